@@ -1,1 +1,8 @@
-export {};
+/**
+ * @natgrad/projection: how the gradients of a batch's sub-batches become the step direction.
+ * identity() preconditions one batch gradient (KFAC); average() preconditions the mean of k
+ * sub-batch gradients; fisherOrthogonal() is FOP (arXiv 2508.13898).
+ */
+export { identity } from './identity';
+export { average } from './average/index';
+export type { AverageOptions } from './average/index';

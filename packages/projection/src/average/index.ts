@@ -1,1 +1,3 @@
-export {};
+/** Subpath entry '@natgrad/projection/average'. */
+export { average } from './average';
+export type { AverageOptions } from './average';
