@@ -12,7 +12,9 @@ export function idxBytes(dims: number[], values: ArrayLike<number>): Uint8Array 
   header[2] = 0x08;
   header[3] = dims.length;
   const view = new DataView(header.buffer);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  dims.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d, false);
+  });
   const out = new Uint8Array(header.length + values.length);
   out.set(header);
   out.set(Array.from(values), header.length);

@@ -1,0 +1,265 @@
+/**
+ * The flags of `natgrad train`: one schema (name, kind, allowed values, default, help) from which
+ * parsing, validation and --help are all derived. Validation reports every bad flag at once and
+ * names the allowed values. `--optimizer` picks a preset; `--curvature` and `--projection` then
+ * swap a single component of it (e.g. `--optimizer fop --curvature diagonal` is diagonal-FOP).
+ */
+import { parseArgs } from 'node:util';
+import { DATASETS, type DatasetName } from '../data/load';
+import { MODELS, type ModelName } from '../models/index';
+import { FlagError, type FlagProblem } from './flag-error';
+
+export const OPTIMIZERS = ['sgd', 'adamw', 'kfac', 'fop', 'diagonal', 'diagonal-fop'] as const;
+export const CURVATURES = ['kfac', 'diagonal', 'none'] as const;
+export const PROJECTIONS = ['fop', 'average', 'identity'] as const;
+export const LR_SCHEDULES = ['constant', 'cosine', 'step', 'exponential'] as const;
+export const DAMPING_SCHEDULES = ['constant', 'levenberg-marquardt', 'exponential'] as const;
+export const FISHER_TYPES = ['sampled', 'empirical'] as const;
+export const BACKENDS = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+export type CurvatureName = (typeof CURVATURES)[number];
+export type ProjectionName = (typeof PROJECTIONS)[number];
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Everything a training run depends on; written verbatim to the run folder's config.json. */
+export interface TrainConfig {
+  dataset: DatasetName;
+  dataDir: string | null;
+  model: ModelName;
+  optimizer: OptimizerName;
+  curvature: CurvatureName;
+  projection: ProjectionName;
+  batch: number;
+  epochs: number;
+  lr: number;
+  lrSchedule: (typeof LR_SCHEDULES)[number];
+  warmup: number;
+  momentum: number;
+  weightDecay: number;
+  damping: number;
+  dampingSchedule: (typeof DAMPING_SCHEDULES)[number];
+  fisher: (typeof FISHER_TYPES)[number];
+  factorEvery: number;
+  inverseEvery: number;
+  seed: number;
+  backend: BackendName;
+  targetAccuracy: number | null;
+  trainSize: number | null;
+  testSize: number | null;
+  name: string;
+  runsDir: string;
+}
+
+export interface TrainInvocation {
+  config: TrainConfig;
+  /** The run folder to continue, when --resume was given. */
+  resume: string | null;
+  json: boolean;
+  help: boolean;
+  /** Flags the user actually passed (a resumed run may only change some of them). */
+  explicit: Set<string>;
+}
+
+type Kind =
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'int'; min: number }
+  | { type: 'number'; min: number; max?: number; minExclusive?: boolean; maxExclusive?: boolean }
+  | { type: 'string' }
+  | { type: 'boolean' };
+
+interface FlagSpec {
+  kind: Kind;
+  help: string;
+  key: keyof TrainConfig | 'resume' | 'json' | 'help';
+}
+
+/** Per-optimizer components and hyper-parameters used when the flag is not given. */
+export const PRESETS: Record<OptimizerName, { curvature: CurvatureName; projection: ProjectionName; lr: number; momentum: number; weightDecay: number; damping: number }> = {
+  sgd: { curvature: 'none', projection: 'identity', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, damping: 0 },
+  adamw: { curvature: 'none', projection: 'identity', lr: 1e-3, momentum: 0.9, weightDecay: 1e-2, damping: 0 },
+  kfac: { curvature: 'kfac', projection: 'identity', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, damping: 1e-3 },
+  fop: { curvature: 'kfac', projection: 'fop', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, damping: 1e-3 },
+  diagonal: { curvature: 'diagonal', projection: 'identity', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, damping: 1e-3 },
+  'diagonal-fop': { curvature: 'diagonal', projection: 'fop', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, damping: 1e-3 },
+};
+
+export const TRAIN_FLAGS: Record<string, FlagSpec> = {
+  dataset: { key: 'dataset', kind: { type: 'enum', values: DATASETS }, help: 'dataset (default mnist: the embedded digits)' },
+  'data-dir': { key: 'dataDir', kind: { type: 'string' }, help: 'folder holding the dataset files (default: search path)' },
+  model: { key: 'model', kind: { type: 'enum', values: MODELS }, help: 'model (default cnn; resnet for cifar10)' },
+  optimizer: { key: 'optimizer', kind: { type: 'enum', values: OPTIMIZERS }, help: 'optimizer preset (default fop)' },
+  curvature: { key: 'curvature', kind: { type: 'enum', values: CURVATURES }, help: "curvature estimator (default: the preset's)" },
+  projection: { key: 'projection', kind: { type: 'enum', values: PROJECTIONS }, help: "gradient projection (default: the preset's)" },
+  batch: { key: 'batch', kind: { type: 'int', min: 2 }, help: 'batch size (default 128; FOP splits it in two halves)' },
+  epochs: { key: 'epochs', kind: { type: 'int', min: 1 }, help: 'epochs (default 5); with --resume, the new total' },
+  lr: { key: 'lr', kind: { type: 'number', min: 0, minExclusive: true }, help: 'base learning rate (default per optimizer)' },
+  'lr-schedule': { key: 'lrSchedule', kind: { type: 'enum', values: LR_SCHEDULES }, help: 'learning-rate schedule (default constant)' },
+  warmup: { key: 'warmup', kind: { type: 'int', min: 0 }, help: 'linear warm-up steps (default 0)' },
+  momentum: { key: 'momentum', kind: { type: 'number', min: 0, max: 1, maxExclusive: true }, help: 'momentum / Adam beta1 (default 0.9)' },
+  'weight-decay': { key: 'weightDecay', kind: { type: 'number', min: 0 }, help: 'weight decay (default per optimizer)' },
+  damping: { key: 'damping', kind: { type: 'number', min: 0, minExclusive: true }, help: 'curvature damping lambda (default 1e-3)' },
+  'damping-schedule': { key: 'dampingSchedule', kind: { type: 'enum', values: DAMPING_SCHEDULES }, help: 'damping schedule (default constant)' },
+  fisher: { key: 'fisher', kind: { type: 'enum', values: FISHER_TYPES }, help: 'Fisher type (default sampled: the true Fisher)' },
+  'factor-every': { key: 'factorEvery', kind: { type: 'int', min: 1 }, help: 'curvature statistics every N steps (default 1)' },
+  'inverse-every': { key: 'inverseEvery', kind: { type: 'int', min: 1 }, help: 'inverse refresh every N steps (default 10)' },
+  seed: { key: 'seed', kind: { type: 'int', min: 0 }, help: 'seed for weights, shuffling and Fisher sampling (default 1)' },
+  backend: { key: 'backend', kind: { type: 'enum', values: BACKENDS }, help: 'tfjs backend (default auto: the fastest that loads)' },
+  'target-accuracy': { key: 'targetAccuracy', kind: { type: 'number', min: 0, max: 1, minExclusive: true }, help: 'record the epoch and seconds when test accuracy first reaches this (e.g. 0.97)' },
+  'train-size': { key: 'trainSize', kind: { type: 'int', min: 2 }, help: 'use a seeded subset of this many training examples' },
+  'test-size': { key: 'testSize', kind: { type: 'int', min: 1 }, help: 'use a seeded subset of this many test examples' },
+  name: { key: 'name', kind: { type: 'string' }, help: 'run name (default <dataset>-<model>-<optimizer>)' },
+  'runs-dir': { key: 'runsDir', kind: { type: 'string' }, help: 'parent folder of run folders (default ./runs)' },
+  resume: { key: 'resume', kind: { type: 'string' }, help: 'continue the run in this folder from its checkpoint' },
+  json: { key: 'json', kind: { type: 'boolean' }, help: 'print JSON lines (one per event) on stdout instead of text' },
+  help: { key: 'help', kind: { type: 'boolean' }, help: 'show this help' },
+};
+
+/** Flags a resumed run may change; the rest come from its config.json. */
+export const RESUMABLE_FLAGS = new Set(['epochs', 'backend', 'json', 'target-accuracy', 'resume', 'help']);
+
+function describeKind(kind: Kind): string {
+  switch (kind.type) {
+    case 'enum':
+      return `one of ${kind.values.join(', ')}`;
+    case 'int':
+      return `an integer >= ${kind.min}`;
+    case 'number': {
+      const lo = `${kind.minExclusive ? '>' : '>='} ${kind.min}`;
+      const hi = kind.max === undefined ? '' : ` and ${kind.maxExclusive ? '<' : '<='} ${kind.max}`;
+      return `a number ${lo}${hi}`;
+    }
+    case 'string':
+      return 'a non-empty string';
+    case 'boolean':
+      return 'no value';
+  }
+}
+
+function checkValue(kind: Kind, raw: string): { value?: string | number; problem?: string } {
+  switch (kind.type) {
+    case 'enum':
+      return kind.values.includes(raw) ? { value: raw } : { problem: `"${raw}" is not allowed; allowed values: ${kind.values.join(', ')}` };
+    case 'int': {
+      const v = Number(raw);
+      return raw.trim() !== '' && Number.isInteger(v) && v >= kind.min ? { value: v } : { problem: `"${raw}" is not ${describeKind(kind)}` };
+    }
+    case 'number': {
+      const v = Number(raw);
+      const ok =
+        raw.trim() !== '' &&
+        Number.isFinite(v) &&
+        (kind.minExclusive ? v > kind.min : v >= kind.min) &&
+        (kind.max === undefined || (kind.maxExclusive ? v < kind.max : v <= kind.max));
+      return ok ? { value: v } : { problem: `"${raw}" is not ${describeKind(kind)}` };
+    }
+    case 'string':
+      return raw.length > 0 ? { value: raw } : { problem: 'expects a non-empty value' };
+    case 'boolean':
+      return { value: raw };
+  }
+}
+
+export function trainHelp(): string {
+  const lines = Object.entries(TRAIN_FLAGS).map(([flag, spec]) => {
+    const allowed = spec.kind.type === 'enum' ? ` [${spec.kind.values.join('|')}]` : '';
+    return `  --${flag}${allowed}\n      ${spec.help}`;
+  });
+  return `Usage: natgrad train [flags]\n\nTrains a model and writes runs/<timestamp>-<name>/ (config.json, metrics.jsonl, metrics.csv, plot.svg, checkpoint/).\n\n${lines.join('\n')}\n`;
+}
+
+/** Parses and validates `natgrad train` arguments; throws one FlagError listing every problem. */
+export function parseTrainFlags(argv: string[]): TrainInvocation {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [flag, spec] of Object.entries(TRAIN_FLAGS)) options[flag] = { type: spec.kind.type === 'boolean' ? 'boolean' : 'string' };
+  const problems: FlagProblem[] = [];
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    const msg = (e as Error).message;
+    const unknown = /Unknown option '--?([^']+)'/.exec(msg);
+    if (unknown) {
+      throw new FlagError('train', [{ flag: unknown[1], message: `unknown flag; allowed flags: ${Object.keys(TRAIN_FLAGS).map((f) => `--${f}`).join(' ')}` }]);
+    }
+    const missing = /Option '--([^ ']+)/.exec(msg);
+    const positional = /Unexpected argument '([^']+)'/.exec(msg);
+    if (positional) throw new FlagError('train', [{ flag: positional[1], message: 'unexpected positional argument; every train option is a --flag' }]);
+    throw new FlagError('train', [{ flag: missing ? missing[1] : '?', message: msg.split('\n')[0] }]);
+  }
+  const values: Record<string, string | number | boolean> = {};
+  const explicit = new Set<string>();
+  for (const [flag, raw] of Object.entries(parsed.values)) {
+    if (raw === undefined) continue;
+    const spec = TRAIN_FLAGS[flag];
+    explicit.add(flag);
+    if (Array.isArray(raw)) continue;
+    if (typeof raw === 'boolean') {
+      values[flag] = raw;
+      continue;
+    }
+    const { value, problem } = checkValue(spec.kind, raw);
+    if (problem) problems.push({ flag, message: `${problem}${spec.kind.type !== 'enum' ? ` (expected ${describeKind(spec.kind)})` : ''}` });
+    else values[flag] = value!;
+  }
+
+  const dataset = (values.dataset as DatasetName | undefined) ?? 'mnist';
+  const optimizer = (values.optimizer as OptimizerName | undefined) ?? 'fop';
+  const preset = PRESETS[optimizer];
+  const model = (values.model as ModelName | undefined) ?? (dataset === 'cifar10' ? 'resnet' : 'cnn');
+  const curvature = (values.curvature as CurvatureName | undefined) ?? preset.curvature;
+  const projection = (values.projection as ProjectionName | undefined) ?? preset.projection;
+
+  // Combinations that cannot work are rejected here, naming both flags, not deep inside training.
+  if (curvature === 'none' && projection === 'fop') {
+    problems.push({
+      flag: explicit.has('projection') ? 'projection' : 'curvature',
+      message: 'the fop projection needs a curvature estimate (its metric is the Fisher); use --curvature kfac|diagonal or --projection average|identity',
+    });
+  }
+  if (curvature === 'none' && explicit.has('damping')) {
+    problems.push({ flag: 'damping', message: 'has no effect without a curvature estimator (--curvature none); drop it or choose --curvature kfac|diagonal' });
+  }
+  if (problems.length > 0) throw new FlagError('train', problems);
+
+  const trainSize = (values['train-size'] as number | undefined) ?? null;
+  const batchFlag = (values.batch as number | undefined) ?? 128;
+  const config: TrainConfig = {
+    dataset,
+    dataDir: (values['data-dir'] as string | undefined) ?? null,
+    model,
+    optimizer,
+    curvature,
+    projection,
+    // A tiny subset with the default batch would give zero steps: clamp to the (even) subset size.
+    batch: trainSize !== null && !explicit.has('batch') ? Math.min(batchFlag, trainSize - (trainSize % 2)) : batchFlag,
+    epochs: (values.epochs as number | undefined) ?? 5,
+    lr: (values.lr as number | undefined) ?? preset.lr,
+    lrSchedule: (values['lr-schedule'] as TrainConfig['lrSchedule'] | undefined) ?? 'constant',
+    warmup: (values.warmup as number | undefined) ?? 0,
+    momentum: (values.momentum as number | undefined) ?? preset.momentum,
+    weightDecay: (values['weight-decay'] as number | undefined) ?? preset.weightDecay,
+    damping: (values.damping as number | undefined) ?? (curvature === 'none' ? 0 : preset.damping || 1e-3),
+    dampingSchedule: (values['damping-schedule'] as TrainConfig['dampingSchedule'] | undefined) ?? 'constant',
+    fisher: (values.fisher as TrainConfig['fisher'] | undefined) ?? 'sampled',
+    factorEvery: (values['factor-every'] as number | undefined) ?? 1,
+    inverseEvery: (values['inverse-every'] as number | undefined) ?? 10,
+    seed: (values.seed as number | undefined) ?? 1,
+    backend: (values.backend as BackendName | undefined) ?? 'auto',
+    targetAccuracy: (values['target-accuracy'] as number | undefined) ?? null,
+    trainSize,
+    testSize: (values['test-size'] as number | undefined) ?? null,
+    name: (values.name as string | undefined) ?? `${dataset}-${model}-${optimizer}`,
+    runsDir: (values['runs-dir'] as string | undefined) ?? 'runs',
+  };
+  if (config.batch > 1 && config.projection === 'fop' && config.batch % 2 !== 0) {
+    throw new FlagError('train', [{ flag: 'batch', message: `${config.batch} is odd; the fop projection splits each batch into two equal halves, so pass an even batch size` }]);
+  }
+  return {
+    config,
+    resume: (values.resume as string | undefined) ?? null,
+    json: values.json === true,
+    help: values.help === true,
+    explicit,
+  };
+}
