@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { convProblem, denseProblem, flat, relError, secondMoment, withOnes } from '../testing/brute-force';
+import { augment, batchFactors, inputRows, outputRows } from './factors';
+
+describe('batchFactors', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('Dense: A = E[a a^T] (bias-augmented), G = E[g_n g_n^T] of per-example gradients', () => {
+    const n = 5;
+    const p = denseProblem(1, n, 3, 4);
+    const xs = Array.from({ length: n }, (_, i) => Array.from(p.x.dataSync().slice(i * 3, i * 3 + 3)));
+    const before = tf.memory().numTensors;
+    const { a, g } = batchFactors(p.layer, p.capture, n);
+    expect(tf.memory().numTensors).toBe(before + 2);
+    expect(relError(a.dataSync(), flat(secondMoment(withOnes(xs), n)))).toBeLessThan(1e-6);
+    expect(relError(g.dataSync(), flat(secondMoment(p.perExampleOutputGrads, n)))).toBeLessThan(1e-5);
+    tf.dispose([a, g]);
+    p.dispose();
+  });
+
+  it('Dense, one example: A (x) G is exactly the Fisher of that example (vec dW vec dW^T)', () => {
+    const p = denseProblem(2, 1, 2, 3);
+    const { a, g } = batchFactors(p.layer, p.capture, 1);
+    const A = a.arraySync();
+    const G = g.arraySync();
+    const dw = p.perExampleGrads[0]; // kernel [2,3] row-major, then bias [3]: exactly vec(W~)
+    let worst = 0;
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) for (let l = 0; l < 3; l++) {
+      worst = Math.max(worst, Math.abs(A[i][k] * G[j][l] - dw[i * 3 + j] * dw[k * 3 + l]));
+    }
+    expect(worst).toBeLessThan(1e-5);
+    tf.dispose([a, g]);
+    p.dispose();
+  });
+
+  it('Dense without bias: no ones column', () => {
+    const p = denseProblem(3, 4, 3, 2, false);
+    const { a } = batchFactors(p.layer, p.capture, 4);
+    const xs = Array.from({ length: 4 }, (_, i) => Array.from(p.x.dataSync().slice(i * 3, i * 3 + 3)));
+    expect(a.shape).toEqual([3, 3]);
+    expect(relError(a.dataSync(), flat(secondMoment(xs, 4)))).toBeLessThan(1e-6);
+    a.dispose();
+    p.dispose();
+  });
+
+  const convCases = [
+    { label: 'stride 2, same', strides: [2, 2], dilation: [1, 1], padding: 'same' },
+    { label: 'stride 2, valid', strides: [2, 2], dilation: [1, 1], padding: 'valid' },
+    { label: 'dilation 2, same', strides: [1, 1], dilation: [2, 2], padding: 'same' },
+    { label: 'dilation 2, valid', strides: [1, 1], dilation: [2, 2], padding: 'valid' },
+  ] as const;
+  for (const c of convCases) {
+    it(`Conv2D (${c.label}): A = mean over batch x locations, G = per-example sum over locations; patch order matches the kernel`, () => {
+      const n = 3;
+      const p = convProblem(7, { n, size: [5, 6], cin: 2, cout: 3, kernel: [3, 2], strides: [...c.strides], dilation: [...c.dilation], padding: c.padding });
+      const locations = p.patches.length / n;
+      const { a, g } = batchFactors(p.layer, p.capture, n);
+      expect(relError(a.dataSync(), flat(secondMoment(withOnes(p.patches), n * locations)))).toBeLessThan(1e-5);
+      expect(relError(g.dataSync(), flat(secondMoment(p.perExampleOutputGrads.flat(), n)))).toBeLessThan(1e-5);
+      // sum_{n,t} a_{n,t} outputGrad_{n,t}^T is the mean-loss kernel gradient; compare with tf.conv2d's own
+      // Conv2DBackpropFilter: proves patch columns follow the kernel's [kh, kw, cin] flattening.
+      const grad = tf.tidy(() => tf.matMul(augment(p.layer, inputRows(p.layer, p.capture.input)), outputRows(p.layer, p.capture.outputGrad), true, false));
+      const kernelRows = grad.dataSync().slice(0, p.kernelGrad.length);
+      expect(relError(kernelRows, p.kernelGrad)).toBeLessThan(1e-5);
+      tf.dispose([a, g, grad]);
+      p.dispose();
+    });
+  }
+});
