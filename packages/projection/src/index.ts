@@ -6,3 +6,5 @@
 export { identity } from './identity';
 export { average } from './average/index';
 export type { AverageOptions } from './average/index';
+export { fisherOrthogonal } from './fop/index';
+export type { FisherOrthogonalOptions } from './fop/index';

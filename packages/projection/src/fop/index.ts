@@ -1,1 +1,3 @@
-export {};
+/** Subpath entry '@natgrad/projection/fop'. */
+export { fisherOrthogonal } from './fisher-orthogonal';
+export type { FisherOrthogonalOptions } from './fisher-orthogonal';

@@ -21,6 +21,8 @@ export interface DenseBlockSpec {
 
 export interface DenseView extends CurvatureView {
   readonly calls: { precondition: number; multiply: number };
+  /** Every vector map the view received, as float64 arrays, in call order. */
+  readonly log: { op: 'precondition' | 'multiply'; values: Record<string, number[]> }[];
   /** Explicit F and preconditioner per block, for reference computations. */
   readonly matrices: Record<string, { f: Matrix; inv: Matrix }>;
 }
@@ -34,8 +36,12 @@ export function denseView(specs: readonly DenseBlockSpec[], damping = 0): DenseV
   }
   const blocks: CurvatureBlock[] = specs.map((s) => ({ name: s.name, params: s.params.map((p) => p.name) }));
   const calls = { precondition: 0, multiply: 0 };
+  const log: DenseView['log'] = [];
 
   const apply = (vectors: ParamMap, which: 'f' | 'inv'): ParamMap => {
+    const values: Record<string, number[]> = {};
+    for (const [k, v] of Object.entries(vectors)) values[k] = Array.from(v.dataSync());
+    log.push({ op: which === 'f' ? 'multiply' : 'precondition', values });
     const out: ParamMap = {};
     for (const s of specs) {
       const present = s.params.filter((p) => p.name in vectors);
@@ -57,6 +63,7 @@ export function denseView(specs: readonly DenseBlockSpec[], damping = 0): DenseV
   return {
     blocks,
     calls,
+    log,
     matrices,
     precondition(grads) {
       calls.precondition++;
