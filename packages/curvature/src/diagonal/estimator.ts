@@ -1,0 +1,376 @@
+/**
+ * Diagonal curvature with the same CurvatureEstimator interface as KFAC, so a trainer swaps one
+ * for the other in one line. Two statistics, both zero-initialised EMAs with bias correction:
+ *   'fisher'    (default): diag F from per-example gradient products of the registered Dense/Conv2D
+ *               layers (per-example.ts); the Fisher type (sampled / empirical labels) is the capture's.
+ *   'empirical': the squared MEAN mini-batch gradient of every variable passed to init(), as in Adam
+ *               (Kingma & Ba 2015, Algorithm 1, v_t); needs no captures, always the training labels.
+ * With D the debiased statistic, p = `power` (1: natural gradient, 0.5: Adam-like) and lambda the damping:
+ *   precondition(g) = g / (D^p + lambda),   multiply(v) = D^p * v.
+ * Every parameter is its own block (name = variable name).
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  type CurvatureBatch,
+  type CurvatureBlock,
+  type CurvatureEstimator,
+  type CurvatureRequirements,
+  type FisherType,
+  type LayerInfo,
+  type MemoryReport,
+  NatgradError,
+  type ParamMap,
+  type StateDict,
+  describeValue,
+} from '@natgrad/core';
+import { kernelShape, outSize } from '../shared/block-matrix';
+import { checkBatchSize, getCapture } from '../shared/capture-check';
+import { debiasScale, emaAssign, zeroVariable } from '../shared/ema';
+import { applyKlClip } from '../shared/kl-clip';
+import { checkLayers } from '../shared/layer-check';
+import { checkDamping, checkDecay, checkFisher, checkKlClip, checkLearningRate } from '../shared/options';
+import { checkParamShape } from '../shared/param-map';
+import { checkStateHeader, lifecycleError, stateNumber, stateTensor } from '../shared/state-check';
+import { fisherDiagonal } from './per-example';
+
+export type DiagonalMode = 'fisher' | 'empirical';
+
+export interface DiagonalOptions {
+  /** 'fisher' (default): per-example diagonal Fisher of Dense/Conv2D layers; 'empirical': squared mean gradients. */
+  mode?: DiagonalMode;
+  /** EMA decay (default 0.95). */
+  decay?: number;
+  /** Labels of the statistics backward in 'fisher' mode (default 'sampled'); 'empirical' mode requires 'empirical'. */
+  fisher?: FisherType;
+  /** Exponent of the statistic: 1 (default) gives F^-1 g, 0.5 an Adam-like g / (sqrt(D) + lambda). */
+  power?: number;
+  /** KL clipping bound (kfac-pytorch rule); undefined disables it. */
+  klClip?: number;
+}
+
+const KIND = 'natgrad/curvature/diagonal';
+const VERSION = 1;
+
+interface Slot {
+  name: string;
+  shape: number[];
+  stat: tf.Variable;
+}
+
+export class DiagonalEstimator implements CurvatureEstimator {
+  readonly name: string;
+  readonly requires: CurvatureRequirements;
+  readonly mode: DiagonalMode;
+  readonly decay: number;
+  readonly power: number;
+  readonly klClip: number | undefined;
+  private slots: Slot[] | null = null;
+  private layers: LayerInfo[] = [];
+  private inverses: tf.Tensor[] | null = null;
+  private lastDamping: number | null = null;
+  private steps = 0;
+  private disposed = false;
+
+  constructor(options: DiagonalOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new NatgradError('INVALID_ARGUMENT', 'diagonal: options must be an object.', {
+        expected: '{ mode?, decay?, fisher?, power?, klClip? }',
+        received: describeValue(options),
+        fix: "call diagonal() or diagonal({ mode: 'empirical' })",
+      });
+    }
+    this.mode = options.mode ?? 'fisher';
+    if (this.mode !== 'fisher' && this.mode !== 'empirical') {
+      throw new NatgradError('INVALID_ARGUMENT', 'diagonal: unknown mode.', {
+        expected: "'fisher' (per-example diagonal Fisher) or 'empirical' (squared mean gradients)",
+        received: describeValue(this.mode),
+        fix: "pass mode: 'fisher' or mode: 'empirical'",
+      });
+    }
+    const fisher = checkFisher('diagonal', options.fisher ?? (this.mode === 'fisher' ? 'sampled' : 'empirical'));
+    if (this.mode === 'empirical' && fisher !== 'empirical') {
+      throw new NatgradError('INVALID_ARGUMENT', "diagonal: mode 'empirical' cannot use sampled labels.", {
+        expected: "fisher: 'empirical' (or omitted) with mode 'empirical'",
+        received: describeValue(fisher),
+        fix: "use mode: 'fisher' for the diagonal of the true (sampled) Fisher",
+      });
+    }
+    this.requires = { captures: this.mode === 'fisher', fisher };
+    this.name = this.mode === 'fisher' ? 'diagonal-fisher' : 'diagonal-empirical';
+    this.decay = checkDecay('diagonal', options.decay ?? 0.95);
+    this.klClip = checkKlClip('diagonal', options.klClip);
+    this.power = options.power ?? 1;
+    if (typeof this.power !== 'number' || !(this.power > 0 && this.power <= 1)) {
+      throw new NatgradError('INVALID_ARGUMENT', 'diagonal: invalid power.', {
+        expected: 'a number in (0, 1]',
+        received: describeValue(this.power),
+        fix: 'pass power: 1 (natural gradient) or 0.5 (Adam-like)',
+      });
+    }
+  }
+
+  get blocks(): readonly CurvatureBlock[] {
+    return (this.slots ?? []).map((s) => ({ name: s.name, params: [s.name] }));
+  }
+
+  get statisticsSteps(): number {
+    return this.steps;
+  }
+
+  init(layers: readonly LayerInfo[], variables: Record<string, tf.Variable>): void {
+    this.live('init', false);
+    let params: { name: string; shape: number[] }[];
+    if (this.mode === 'fisher') {
+      checkLayers('diagonal', layers, variables);
+      params = layers.flatMap((l) => [
+        { name: l.kernel, shape: kernelShape(l) },
+        ...(l.bias === null ? [] : [{ name: l.bias, shape: [outSize(l)] }]),
+      ]);
+    } else {
+      const names = variables !== null && typeof variables === 'object' ? Object.keys(variables) : [];
+      if (names.length === 0) {
+        throw new NatgradError('INVALID_ARGUMENT', 'diagonal.init: no variables.', {
+          expected: "the model's trainable variables keyed by name",
+          received: describeValue(variables),
+          fix: 'pass the variables the update rule trains',
+        });
+      }
+      params = names.map((name) => ({ name, shape: [...variables[name].shape] }));
+    }
+    this.release();
+    this.layers = this.mode === 'fisher' ? layers.map((l) => ({ ...l })) : [];
+    this.slots = params.map((p) => ({ ...p, stat: zeroVariable(p.shape) }));
+    this.steps = 0;
+  }
+
+  updateStatistics(batch: CurvatureBatch): void {
+    const slots = this.live('updateStatistics');
+    if (batch === null || typeof batch !== 'object') {
+      throw new NatgradError('INVALID_ARGUMENT', 'diagonal.updateStatistics: not a CurvatureBatch.', {
+        expected: '{ captures, grads, batchSize }',
+        received: describeValue(batch),
+        fix: 'pass the batch assembled by the trainer',
+      });
+    }
+    if (this.mode === 'empirical') {
+      const grads = batch.grads ?? {};
+      for (const s of slots) {
+        if (grads[s.name] === undefined) {
+          throw new NatgradError('INVALID_ARGUMENT', `diagonal.updateStatistics: no gradient for "${s.name}".`, {
+            expected: 'batch.grads with the mean gradient of every variable passed to init()',
+            received: `gradient keys [${Object.keys(grads).slice(0, 8).join(', ')}]`,
+            fix: 'fill CurvatureBatch.grads with the mean mini-batch gradients',
+          });
+        }
+        checkParamShape('diagonal.updateStatistics', s.name, grads[s.name], s.shape);
+      }
+      tf.tidy(() => {
+        for (const s of slots) emaAssign(s.stat, tf.square(grads[s.name]), this.decay);
+      });
+    } else {
+      const n = checkBatchSize('diagonal', batch);
+      const captures = this.layers.map((l) => getCapture('diagonal', batch, l));
+      const bySlot = new Map(slots.map((s) => [s.name, s]));
+      this.layers.forEach((layer, i) => {
+        tf.tidy(() => {
+          const d = fisherDiagonal(layer, captures[i], n);
+          emaAssign(bySlot.get(layer.kernel)!.stat, d.kernel, this.decay);
+          if (layer.bias !== null) emaAssign(bySlot.get(layer.bias)!.stat, d.bias!, this.decay);
+        });
+      });
+    }
+    this.steps++;
+  }
+
+  refreshInverses(damping: number): void {
+    const slots = this.live('refreshInverses');
+    checkDamping('diagonal', damping);
+    this.requireStatistics('refreshInverses');
+    const sums = tf.tidy(() => tf.stack(slots.map((s) => tf.sum(s.stat))));
+    const host = sums.dataSync();
+    sums.dispose();
+    slots.forEach((s, i) => {
+      if (!Number.isFinite(host[i])) {
+        throw new NatgradError('NON_FINITE_INPUT', `diagonal: the statistics of "${s.name}" are not finite.`, {
+          expected: 'finite statistics',
+          received: `sum = ${host[i]}`,
+          fix: 'a non-finite loss or gradient reached updateStatistics; fix the divergence and restore the last good state',
+        });
+      }
+    });
+    const inverses = slots.map((s) => tf.tidy(() => tf.reciprocal(tf.add(this.scaled(s), damping))));
+    this.clearInverses();
+    this.inverses = inverses;
+    this.lastDamping = damping;
+  }
+
+  precondition(grads: ParamMap): ParamMap {
+    const slots = this.live('precondition');
+    const inverses = this.inverses;
+    if (inverses === null) {
+      throw new NatgradError('NOT_INITIALIZED', 'diagonal.precondition before refreshInverses().', {
+        expected: 'updateStatistics() then refreshInverses(damping) at least once',
+        received: this.steps === 0 ? 'no statistics and no inverses' : 'statistics but no inverses',
+        fix: 'call refreshInverses(damping) on the first step',
+      });
+    }
+    return this.mapParams('precondition', slots, grads, (g, i) => tf.mul(g, inverses[i]));
+  }
+
+  multiply(vectors: ParamMap): ParamMap {
+    const slots = this.live('multiply');
+    this.requireStatistics('multiply');
+    return this.mapParams('multiply', slots, vectors, (v, i) => tf.mul(v, this.scaled(slots[i])));
+  }
+
+  scaleUpdate(directions: ParamMap, grads: ParamMap, learningRate: number): number {
+    const slots = this.live('scaleUpdate');
+    if (this.klClip === undefined) return 1;
+    checkLearningRate('diagonal', learningRate);
+    return applyKlClip('diagonal', directions, grads, slots.map((s) => s.name), learningRate, this.klClip);
+  }
+
+  /** The debiased statistic D of a parameter (a copy the caller owns). */
+  statistic(name: string): tf.Tensor {
+    const slots = this.live('statistic');
+    this.requireStatistics('statistic');
+    const slot = slots.find((s) => s.name === name);
+    if (slot === undefined) {
+      throw new NatgradError('INVALID_ARGUMENT', `diagonal.statistic: unknown parameter "${name}".`, {
+        expected: `one of [${slots.map((s) => s.name).join(', ')}]`,
+        received: describeValue(name),
+        fix: 'pass the name of a covered variable',
+      });
+    }
+    return tf.mul(slot.stat, debiasScale(this.decay, this.steps));
+  }
+
+  memory(): MemoryReport {
+    const slots = this.live('memory');
+    const perBlock: Record<string, number> = {};
+    let statistics = 0;
+    let inverses = 0;
+    slots.forEach((s, i) => {
+      const stat = 4 * s.stat.size;
+      const inv = this.inverses === null ? 0 : 4 * this.inverses[i].size;
+      statistics += stat;
+      inverses += inv;
+      perBlock[s.name] = stat + inv;
+    });
+    return { statistics, inverses, total: statistics + inverses, perBlock };
+  }
+
+  getState(): StateDict {
+    const slots = this.live('getState');
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const s of slots) tensors[s.name] = tf.clone(s.stat);
+    return {
+      kind: KIND,
+      version: VERSION,
+      values: {
+        mode: this.mode,
+        steps: this.steps,
+        decay: this.decay,
+        damping: this.lastDamping,
+        params: slots.map((s) => ({ name: s.name, shape: s.shape })),
+      },
+      tensors,
+    };
+  }
+
+  /** Restores statistics and step count (copies) and recomputes the inverses at the saved damping. */
+  setState(state: StateDict): void {
+    const slots = this.live('setState');
+    checkStateHeader('diagonal', state, KIND, VERSION);
+    const steps = stateNumber('diagonal', state.values, 'steps') as number;
+    const savedDecay = stateNumber('diagonal', state.values, 'decay') as number;
+    const damping = stateNumber('diagonal', state.values, 'damping', true);
+    if (!Number.isInteger(steps) || steps < 0 || savedDecay < 0 || savedDecay >= 1 || (damping !== null && !(damping > 0))) {
+      throw new NatgradError('CHECKPOINT_CORRUPT', 'diagonal.setState: inconsistent values.', {
+        expected: 'steps a non-negative integer, decay in [0, 1), damping > 0 or null',
+        received: `steps ${steps}, decay ${savedDecay}, damping ${damping}`,
+        fix: 'restore a state written by getState()',
+      });
+    }
+    const expected = { mode: this.mode, params: slots.map((s) => ({ name: s.name, shape: s.shape })) };
+    const saved = { mode: state.values.mode, params: state.values.params };
+    if (JSON.stringify(saved) !== JSON.stringify(expected)) {
+      throw new NatgradError('STATE_MISMATCH', 'diagonal.setState: the state is for another mode or other parameters.', {
+        expected: JSON.stringify(expected).slice(0, 300),
+        received: JSON.stringify(saved).slice(0, 300),
+        fix: 'restore a state saved by a diagonal estimator of the same mode for the same model',
+      });
+    }
+    const rescale = steps === 0 ? 1 : debiasScale(savedDecay, steps) / debiasScale(this.decay, steps);
+    const loaded = slots.map((s) => stateTensor('diagonal', state, s.name, s.shape));
+    tf.tidy(() => {
+      slots.forEach((s, i) => {
+        s.stat.assign(tf.mul(loaded[i], rescale));
+      });
+    });
+    tf.dispose(loaded);
+    this.steps = steps;
+    this.clearInverses();
+    if (damping !== null && steps > 0) this.refreshInverses(damping);
+  }
+
+  dispose(): void {
+    this.release();
+    this.disposed = true;
+  }
+
+  /** D^p with the debiased D (call inside tidy). */
+  private scaled(s: Slot): tf.Tensor {
+    const d = tf.mul(s.stat, debiasScale(this.decay, this.steps));
+    return this.power === 1 ? d : tf.pow(d, this.power);
+  }
+
+  private release(): void {
+    this.clearInverses();
+    for (const s of this.slots ?? []) s.stat.dispose();
+    this.slots = null;
+    this.layers = [];
+  }
+
+  private clearInverses(): void {
+    if (this.inverses !== null) tf.dispose(this.inverses);
+    this.inverses = null;
+    this.lastDamping = null;
+  }
+
+  private live(what: string, needInit = true): Slot[] {
+    if (this.disposed) throw lifecycleError('diagonal', true, what);
+    if (needInit && this.slots === null) throw lifecycleError('diagonal', false, what);
+    return this.slots as Slot[];
+  }
+
+  private requireStatistics(what: string): void {
+    if (this.steps === 0) {
+      throw new NatgradError('NOT_INITIALIZED', `diagonal.${what} before any updateStatistics().`, {
+        expected: 'at least one updateStatistics(batch)',
+        received: 'empty statistics',
+        fix: 'fold a batch into the statistics first',
+      });
+    }
+  }
+
+  private mapParams(what: string, slots: Slot[], map: ParamMap, op: (t: tf.Tensor, i: number) => tf.Tensor): ParamMap {
+    if (map === null || typeof map !== 'object') {
+      throw new NatgradError('INVALID_ARGUMENT', `diagonal.${what}: not a ParamMap.`, {
+        expected: 'tensors keyed by variable name',
+        received: describeValue(map),
+        fix: 'pass an object such as { "dense_1/kernel": t }',
+      });
+    }
+    const present = slots.map((s, i) => [s, i] as const).filter(([s]) => map[s.name] !== undefined);
+    for (const [s] of present) checkParamShape(`diagonal.${what}`, s.name, map[s.name], s.shape);
+    const out: ParamMap = {};
+    for (const [s, i] of present) out[s.name] = tf.tidy(() => op(map[s.name], i));
+    return out;
+  }
+}
+
+/** Diagonal curvature ('fisher' or 'empirical'); options and defaults: see DiagonalOptions. */
+export function diagonal(options: DiagonalOptions = {}): DiagonalEstimator {
+  return new DiagonalEstimator(options);
+}
