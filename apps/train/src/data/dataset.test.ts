@@ -55,8 +55,8 @@ describe('dataset helpers', () => {
     }
   });
 
-  it('loads the embedded MNIST digits with a fixed 80/20 split', () => {
-    const ds = loadDataset('mnist');
+  it('loads the embedded MNIST digits with a fixed 80/20 split', async () => {
+    const ds = await loadDataset('mnist');
     expect([ds.height, ds.width, ds.channels]).toEqual([28, 28, 1]);
     expect(ds.train.count + ds.test.count).toBe(10000);
     expect(ds.train.count).toBeGreaterThan(7900);

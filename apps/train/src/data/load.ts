@@ -34,7 +34,7 @@ const HOW_TO_GET: Record<DatasetName, string> = {
   cifar10: `download ${CIFAR10_URL} and extract it (tar xzf)`,
 };
 
-export function loadDataset(name: DatasetName, dataDir?: string): ImageDataset {
+export async function loadDataset(name: DatasetName, dataDir?: string): Promise<ImageDataset> {
   const isPresent = (d: string) => (name === 'cifar10' ? findCifar10Dir(d) !== null : hasIdxDataset(d));
   const load = (d: string) => (name === 'cifar10' ? loadCifar10(d) : loadIdxDataset(d, name));
   if (dataDir !== undefined) {

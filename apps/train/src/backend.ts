@@ -1,0 +1,33 @@
+/**
+ * Backend choice for the CLI: @natgrad/backends' selectBackend with a probe environment that
+ * also works inside the single-file bundle. There, `require.resolve` finds no node_modules and a
+ * dynamic import of a package name fails, so the backends this app ships (wasm, webgpu with Dawn)
+ * are imported through literal specifiers esbuild can follow; tfjs-node(-gpu) stay external and
+ * are still resolved from the working directory. Failures come back as one line per backend.
+ */
+import { type BackendName, type BackendSelection, type ProbeEnvironment, nodeProbeEnvironment, selectBackend } from '@natgrad/backends';
+import type { BackendName as BackendFlag } from './flags/train-flags';
+
+/** Packages this app can always import, whether from node_modules or from inside the bundle. */
+const SHIPPED: Record<string, () => Promise<unknown>> = {
+  '@tensorflow/tfjs-backend-wasm': () => import('@tensorflow/tfjs-backend-wasm'),
+  '@tensorflow/tfjs-backend-webgpu': () => import('@tensorflow/tfjs-backend-webgpu'),
+  webgpu: () => import('webgpu'),
+};
+
+export const appProbeEnvironment: ProbeEnvironment = {
+  packageDir: (name) => nodeProbeEnvironment.packageDir(name) ?? (name in SHIPPED ? `<bundled ${name}>` : undefined),
+  readDir: (dir) => nodeProbeEnvironment.readDir(dir),
+  importModule: (specifier) => (SHIPPED[specifier] ? SHIPPED[specifier]() : nodeProbeEnvironment.importModule(specifier)),
+};
+
+export async function chooseBackend(prefer: BackendFlag, environment: ProbeEnvironment = appProbeEnvironment): Promise<BackendSelection> {
+  return selectBackend({ prefer: prefer as BackendName | 'auto', environment });
+}
+
+/** "backend: wasm (...reason...)" plus, for auto, why the faster ones were skipped. */
+export function describeSelection(sel: BackendSelection): string[] {
+  const lines = [`backend: ${sel.name} (${sel.reason})`];
+  for (const a of sel.attempts) if (!a.available) lines.push(`  skipped ${a.name}: ${a.reason}`);
+  return lines;
+}
