@@ -1,1 +1,17 @@
-export {};
+/**
+ * @natgrad/backends: picks and activates the fastest available TensorFlow.js backend
+ * (tensorflow-gpu, webgpu, tensorflow, wasm, cpu) and fills the wasm backend's training gaps
+ * (a Conv2DBackpropFilter kernel and flag-free matMul transposes).
+ */
+export { BACKEND_ORDER, INSTALL_HINTS, isBackendName } from './backend-names';
+export type { BackendName } from './backend-names';
+export { defaultLoaders, findTfjsNodeBinding } from './loaders';
+export type { BackendLoader, LoadResult, LoaderContext } from './loaders';
+export { nodeProbeEnvironment } from './probe-environment';
+export type { ProbeEnvironment } from './probe-environment';
+export { selectBackend } from './select-backend';
+export type { BackendAttempt, BackendSelection, SelectBackendOptions } from './select-backend';
+export { installWasmTrainingKernels } from './wasm-training-kernels';
+export type { WasmTrainingKernelsReport } from './wasm-training-kernels';
+export { batchMatMulGradA, batchMatMulGradB, batchMatMulGradConfig } from './matmul-gradient';
+export type { TransposeStrategy } from './matmul-gradient';

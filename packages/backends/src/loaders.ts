@@ -1,0 +1,133 @@
+/**
+ * One loader per backend: checks that what the backend needs is present, loads it, and says in one
+ * line why it is or is not usable. Loaders never throw for an absent or broken installation (the
+ * selector turns "unavailable" into a fallback or a NatgradError); they register the tfjs backend
+ * but do not activate it, which is the selector's job.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import type { BackendName } from './backend-names';
+import { type ProbeEnvironment, nodeProbeEnvironment } from './probe-environment';
+
+export type LoadResult = { available: true; tfBackend: string; reason: string } | { available: false; reason: string };
+
+export interface LoaderContext {
+  env: ProbeEnvironment;
+  /** Options passed to Dawn's create(), e.g. ['backend=vulkan']. */
+  dawnOptions: string[];
+}
+
+export type BackendLoader = (context: LoaderContext) => Promise<LoadResult>;
+
+const unavailable = (reason: string): LoadResult => ({ available: false, reason });
+
+/** First line of an error, so a failed native load reads as one line, not a stack dump. */
+export function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n').find((line) => line.trim() !== '') ?? 'unknown error';
+}
+
+/** The native binding of tfjs-node(-gpu) lives in lib/napi-v<N>/tfjs_binding.node. */
+export function findTfjsNodeBinding(env: ProbeEnvironment, packageDir: string): string | undefined {
+  const lib = join(packageDir, 'lib');
+  for (const entry of env.readDir(lib).filter((e) => /^napi-v\d+$/.test(e)).sort()) {
+    if (env.readDir(join(lib, entry)).includes('tfjs_binding.node')) return join(lib, entry, 'tfjs_binding.node');
+  }
+  return undefined;
+}
+
+function tfjsNodeLoader(pkg: '@tensorflow/tfjs-node' | '@tensorflow/tfjs-node-gpu'): BackendLoader {
+  const needs = pkg.endsWith('-gpu') ? ' (it needs CUDA 11.2 and cuDNN 8 on the library path)' : '';
+  return async ({ env }) => {
+    const dir = env.packageDir(pkg);
+    if (dir === undefined) return unavailable(`${pkg} is not installed`);
+    const binding = findTfjsNodeBinding(env, dir);
+    if (binding === undefined) {
+      return unavailable(
+        `${pkg} is installed but its native binding lib/napi-v*/tfjs_binding.node is missing (its install script could not download libtensorflow)`,
+      );
+    }
+    try {
+      await env.importModule(pkg);
+    } catch (error) {
+      return unavailable(`${pkg} failed to load${needs}: ${firstLine(error)}`);
+    }
+    if (tf.findBackendFactory('tensorflow') == null) {
+      return unavailable(
+        `${pkg} loaded but registered no 'tensorflow' backend with this copy of tfjs-core (install it at the same version as @tensorflow/tfjs, 4.22.0)`,
+      );
+    }
+    return { available: true, tfBackend: 'tensorflow', reason: `${pkg} loaded (${binding})` };
+  };
+}
+
+interface DawnModule {
+  create(options: string[]): { requestAdapter(): Promise<unknown> };
+  globals: Record<string, unknown>;
+}
+
+const webgpuLoader: BackendLoader = async ({ env, dawnOptions }) => {
+  for (const pkg of ['webgpu', '@tensorflow/tfjs-backend-webgpu']) {
+    if (env.packageDir(pkg) === undefined) return unavailable(`${pkg} is not installed`);
+  }
+  let dawn: DawnModule;
+  let gpu: ReturnType<DawnModule['create']>;
+  let adapter: unknown;
+  try {
+    dawn = (await env.importModule('webgpu')) as DawnModule;
+    gpu = dawn.create(dawnOptions);
+    adapter = await gpu.requestAdapter();
+  } catch (error) {
+    return unavailable(`Dawn (npm webgpu) failed to start: ${firstLine(error)}`);
+  }
+  if (adapter == null) {
+    return unavailable(
+      `no WebGPU adapter: Dawn [${dawnOptions.join(', ')}] found no GPU (needs a GPU and its driver, e.g. libvulkan.so.1 on Linux)`,
+    );
+  }
+  // tfjs-backend-webgpu reads navigator.gpu and the GPU* enum globals (GPUBufferUsage, ...).
+  Object.assign(globalThis, dawn.globals);
+  const g = globalThis as { navigator?: object };
+  g.navigator ??= {};
+  Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
+  try {
+    await env.importModule('@tensorflow/tfjs-backend-webgpu');
+  } catch (error) {
+    return unavailable(`@tensorflow/tfjs-backend-webgpu failed to load: ${firstLine(error)}`);
+  }
+  const info = (adapter as { info?: { vendor?: string; description?: string } }).info;
+  const label = [info?.vendor, info?.description].filter((s) => s).join(' ') || 'unnamed adapter';
+  return { available: true, tfBackend: 'webgpu', reason: `WebGPU adapter "${label}" via Dawn [${dawnOptions.join(', ')}]` };
+};
+
+const wasmLoader: BackendLoader = async ({ env }) => {
+  const pkg = '@tensorflow/tfjs-backend-wasm';
+  if (env.packageDir(pkg) === undefined) return unavailable(`${pkg} is not installed`);
+  try {
+    await env.importModule(pkg);
+  } catch (error) {
+    return unavailable(`${pkg} failed to load: ${firstLine(error)}`);
+  }
+  // tfjs turns wasm threads off in Node; SIMD is what decides XNNPACK's speed there.
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  return {
+    available: true,
+    tfBackend: 'wasm',
+    reason: `${pkg} loaded (XNNPACK, SIMD ${simd ? 'on' : 'off'}, single-threaded in Node)`,
+  };
+};
+
+const cpuLoader: BackendLoader = async () =>
+  tf.findBackendFactory('cpu') == null
+    ? unavailable("no 'cpu' backend is registered (import @tensorflow/tfjs, not only @tensorflow/tfjs-core)")
+    : { available: true, tfBackend: 'cpu', reason: 'pure-JavaScript reference backend (always present, slowest)' };
+
+export const defaultLoaders: Readonly<Record<BackendName, BackendLoader>> = {
+  'tensorflow-gpu': tfjsNodeLoader('@tensorflow/tfjs-node-gpu'),
+  webgpu: webgpuLoader,
+  tensorflow: tfjsNodeLoader('@tensorflow/tfjs-node'),
+  wasm: wasmLoader,
+  cpu: cpuLoader,
+};
+
+export const defaultContext: LoaderContext = { env: nodeProbeEnvironment, dawnOptions: ['backend=vulkan'] };
