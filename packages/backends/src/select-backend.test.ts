@@ -1,0 +1,281 @@
+import * as tf from '@tensorflow/tfjs';
+import { NatgradError } from '@natgrad/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKEND_ORDER, INSTALL_HINTS } from './backend-names';
+import { findTfjsNodeBinding, firstLine } from './loaders';
+import type { ProbeEnvironment } from './probe-environment';
+import { selectBackend } from './select-backend';
+
+/** A simulated file system and module table: packages, folder listings and importable modules. */
+function fakeEnvironment(spec: {
+  packages?: Record<string, string>;
+  dirs?: Record<string, string[]>;
+  modules?: Record<string, () => Promise<unknown>>;
+}): ProbeEnvironment & { imported: string[] } {
+  const imported: string[] = [];
+  return {
+    imported,
+    packageDir: (name) => spec.packages?.[name],
+    readDir: (dir) => spec.dirs?.[dir] ?? [],
+    importModule: async (specifier) => {
+      imported.push(specifier);
+      const load = spec.modules?.[specifier];
+      if (load === undefined) throw new Error(`Cannot find module '${specifier}'`);
+      return load();
+    },
+  };
+}
+
+const wasmOnly = {
+  packages: { '@tensorflow/tfjs-backend-wasm': '/nm/@tensorflow/tfjs-backend-wasm' },
+  modules: { '@tensorflow/tfjs-backend-wasm': () => import('@tensorflow/tfjs-backend-wasm') },
+};
+
+/** A tfjs-node(-gpu) installation whose binding exists; `load` plays the package's import. */
+function tfjsNodeInstalled(pkg: string, load: () => Promise<unknown>) {
+  return {
+    packages: { ...wasmOnly.packages, [pkg]: `/nm/${pkg}` },
+    dirs: { [`/nm/${pkg}/lib`]: ['napi-v8', 'README'], [`/nm/${pkg}/lib/napi-v8`]: ['tfjs_binding.node'] },
+    modules: { ...wasmOnly.modules, [pkg]: load },
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<NatgradError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(NatgradError);
+    return error as NatgradError;
+  }
+  throw new Error('expected a rejection');
+}
+
+afterEach(async () => {
+  await tf.setBackend('cpu');
+  for (const name of ['tensorflow', 'sim-gpu', 'broken']) {
+    if (tf.findBackendFactory(name) != null) tf.removeBackend(name);
+  }
+});
+
+describe('selectBackend with simulated installations', () => {
+  it("falls back to wasm when nothing faster is installed, and explains each step", async () => {
+    const env = fakeEnvironment(wasmOnly);
+    const selection = await selectBackend({ environment: env });
+    expect(selection.name).toBe('wasm');
+    expect(selection.tfBackend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(selection.attempts.map((a) => [a.name, a.available])).toEqual([
+      ['tensorflow-gpu', false],
+      ['webgpu', false],
+      ['tensorflow', false],
+      ['wasm', true],
+    ]);
+    expect(selection.attempts[0].reason).toBe('@tensorflow/tfjs-node-gpu is not installed');
+    expect(selection.attempts[1].reason).toBe('webgpu is not installed');
+    expect(selection.reason).toMatch(/SIMD (on|off)/);
+    // Picking wasm installs the training kernels.
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+  });
+
+  it('reports a half-installed tfjs-node-gpu (no native binding) without importing it', async () => {
+    const pkg = '@tensorflow/tfjs-node-gpu';
+    const env = fakeEnvironment({
+      packages: { ...wasmOnly.packages, [pkg]: `/nm/${pkg}` },
+      dirs: { [`/nm/${pkg}/lib`]: ['napi-v8'], [`/nm/${pkg}/lib/napi-v8`]: [] },
+      modules: wasmOnly.modules,
+    });
+    const selection = await selectBackend({ environment: env });
+    expect(selection.attempts[0].reason).toMatch(/installed but its native binding lib\/napi-v\*\/tfjs_binding.node is missing/);
+    expect(env.imported).not.toContain(pkg);
+  });
+
+  it('turns a failed native load into one line that names CUDA 11.2 and cuDNN 8', async () => {
+    const pkg = '@tensorflow/tfjs-node-gpu';
+    const env = fakeEnvironment(
+      tfjsNodeInstalled(pkg, async () => {
+        throw new Error(
+          'libcudart.so.11.0: cannot open shared object file: No such file or directory\n    at Module._extensions..node (node:internal/modules/cjs/loader:1460:18)',
+        );
+      }),
+    );
+    const error = await rejection(selectBackend({ prefer: 'tensorflow-gpu', environment: env }));
+    expect(error.code).toBe('BACKEND_UNAVAILABLE');
+    expect(error.received).toBe(
+      '@tensorflow/tfjs-node-gpu failed to load (it needs CUDA 11.2 and cuDNN 8 on the library path): libcudart.so.11.0: cannot open shared object file: No such file or directory',
+    );
+    expect(error.fix).toContain(INSTALL_HINTS['tensorflow-gpu']);
+    expect(error.fix).toContain('CUDA 11.2');
+  });
+
+  it('notices a tfjs-node that registered its backend with another tfjs-core copy', async () => {
+    const env = fakeEnvironment(tfjsNodeInstalled('@tensorflow/tfjs-node', async () => ({})));
+    const error = await rejection(selectBackend({ prefer: 'tensorflow', environment: env }));
+    expect(error.received).toMatch(/registered no 'tensorflow' backend with this copy of tfjs-core/);
+  });
+
+  it("selects tensorflow-gpu when the package loads and registers 'tensorflow'", async () => {
+    const pkg = '@tensorflow/tfjs-node-gpu';
+    const env = fakeEnvironment(
+      tfjsNodeInstalled(pkg, async () => {
+        // What tfjs-node-gpu's entry does: register the native backend under the name 'tensorflow'.
+        tf.registerBackend('tensorflow', tf.findBackendFactory('cpu')!, 3);
+        return {};
+      }),
+    );
+    const selection = await selectBackend({ environment: env });
+    expect(selection.name).toBe('tensorflow-gpu');
+    expect(selection.tfBackend).toBe('tensorflow');
+    expect(tf.getBackend()).toBe('tensorflow');
+    expect(selection.reason).toBe(`${pkg} loaded (/nm/${pkg}/lib/napi-v8/tfjs_binding.node)`);
+    expect(selection.attempts).toHaveLength(1);
+  });
+
+  it('passes the Dawn options through and reports a missing GPU adapter', async () => {
+    const seen: string[][] = [];
+    const env = fakeEnvironment({
+      packages: { ...wasmOnly.packages, webgpu: '/nm/webgpu', '@tensorflow/tfjs-backend-webgpu': '/nm/tfjs-backend-webgpu' },
+      modules: {
+        ...wasmOnly.modules,
+        webgpu: async () => ({
+          create: (options: string[]) => {
+            seen.push(options);
+            return { requestAdapter: async () => null };
+          },
+          globals: {},
+        }),
+      },
+    });
+    const error = await rejection(selectBackend({ prefer: 'webgpu', webgpu: { dawnOptions: ['backend=vulkan', 'adapter=x'] }, environment: env }));
+    expect(seen).toEqual([['backend=vulkan', 'adapter=x']]);
+    expect(error.received).toBe(
+      'no WebGPU adapter: Dawn [backend=vulkan, adapter=x] found no GPU (needs a GPU and its driver, e.g. libvulkan.so.1 on Linux)',
+    );
+    expect(env.imported).not.toContain('@tensorflow/tfjs-backend-webgpu');
+  });
+
+  it('reports a Dawn that fails to start', async () => {
+    const env = fakeEnvironment({
+      packages: { webgpu: '/nm/webgpu', '@tensorflow/tfjs-backend-webgpu': '/nm/x' },
+      modules: {
+        webgpu: async () => ({
+          create: () => {
+            throw new Error('no suitable backends found\nAvailable adapters: none');
+          },
+          globals: {},
+        }),
+      },
+    });
+    const error = await rejection(selectBackend({ prefer: 'webgpu', environment: env }));
+    expect(error.received).toBe('Dawn (npm webgpu) failed to start: no suitable backends found');
+  });
+});
+
+describe('selectBackend with injected loaders', () => {
+  it('takes the first available backend in order', async () => {
+    const selection = await selectBackend({
+      loaders: {
+        'tensorflow-gpu': async () => ({ available: false, reason: 'simulated: no CUDA' }),
+        webgpu: async () => {
+          tf.registerBackend('sim-gpu', tf.findBackendFactory('cpu')!);
+          return { available: true, tfBackend: 'sim-gpu', reason: 'simulated adapter' };
+        },
+      },
+    });
+    expect(selection).toEqual({
+      name: 'webgpu',
+      tfBackend: 'sim-gpu',
+      reason: 'simulated adapter',
+      attempts: [
+        { name: 'tensorflow-gpu', available: false, reason: 'simulated: no CUDA' },
+        { name: 'webgpu', available: true, reason: 'simulated adapter' },
+      ],
+    });
+    expect(tf.getBackend()).toBe('sim-gpu');
+  });
+
+  it('falls back past a loader that throws and a backend that fails to initialise', async () => {
+    const unavailable = async () => ({ available: false as const, reason: 'simulated absence' });
+    const selection = await selectBackend({
+      loaders: {
+        'tensorflow-gpu': async () => {
+          throw new Error('boom\nstack line');
+        },
+        webgpu: async () => {
+          tf.registerBackend('broken', () => {
+            throw new Error('device lost');
+          });
+          return { available: true, tfBackend: 'broken', reason: 'simulated adapter' };
+        },
+        tensorflow: unavailable,
+        wasm: unavailable,
+      },
+    });
+    expect(selection.name).toBe('cpu');
+    expect(selection.attempts[0].reason).toBe('probe failed: boom');
+    expect(selection.attempts[1]).toEqual({
+      name: 'webgpu',
+      available: false,
+      reason: "simulated adapter, but tf.setBackend('broken') failed to initialise it",
+    });
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
+  it("throws BACKEND_UNAVAILABLE listing every attempt when even 'auto' finds nothing", async () => {
+    const none = async () => ({ available: false as const, reason: 'simulated absence' });
+    const loaders = Object.fromEntries(BACKEND_ORDER.map((n) => [n, none]));
+    const error = await rejection(selectBackend({ loaders }));
+    expect(error.code).toBe('BACKEND_UNAVAILABLE');
+    expect(error.received).toBe(BACKEND_ORDER.map((n) => `${n}: simulated absence`).join('; '));
+  });
+});
+
+describe('selectBackend input validation', () => {
+  it('rejects an unknown backend name', async () => {
+    const error = await rejection(selectBackend({ prefer: 'cuda' as never }));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.received).toBe('"cuda"');
+  });
+
+  it('rejects bad Dawn options and loader keys', async () => {
+    expect((await rejection(selectBackend({ webgpu: { dawnOptions: 'backend=vulkan' as never } }))).code).toBe('INVALID_ARGUMENT');
+    expect((await rejection(selectBackend({ loaders: { gpu: async () => ({ available: false, reason: '' }) } as never }))).code).toBe(
+      'INVALID_ARGUMENT',
+    );
+    expect((await rejection(selectBackend(null as never))).code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('selectBackend on this machine (real probes)', () => {
+  it('activates what it reports, after only unavailable faster backends', async () => {
+    const selection = await selectBackend();
+    expect(tf.getBackend()).toBe(selection.tfBackend);
+    const index = BACKEND_ORDER.indexOf(selection.name);
+    expect(selection.attempts.map((a) => a.name)).toEqual(BACKEND_ORDER.slice(0, index + 1));
+    for (const attempt of selection.attempts.slice(0, -1)) expect(attempt.available).toBe(false);
+    for (const attempt of selection.attempts) {
+      expect(attempt.reason.length).toBeGreaterThan(0);
+      expect(attempt.reason).not.toContain('\n');
+    }
+  });
+
+  it('selects cpu explicitly', async () => {
+    const selection = await selectBackend({ prefer: 'cpu' });
+    expect(selection.tfBackend).toBe('cpu');
+    expect(selection.attempts).toHaveLength(1);
+  });
+});
+
+describe('probe helpers', () => {
+  it('finds the binding in the first napi folder that has it', () => {
+    const env = fakeEnvironment({
+      dirs: { '/p/lib': ['napi-v6', 'napi-v8', 'other'], '/p/lib/napi-v6': [], '/p/lib/napi-v8': ['tfjs_binding.node'] },
+    });
+    expect(findTfjsNodeBinding(env, '/p')).toBe('/p/lib/napi-v8/tfjs_binding.node');
+    expect(findTfjsNodeBinding(env, '/absent')).toBeUndefined();
+  });
+
+  it('keeps the first non-empty line of an error', () => {
+    expect(firstLine(new Error('\nfirst\nsecond'))).toBe('first');
+    expect(firstLine('plain')).toBe('plain');
+  });
+});
