@@ -109,6 +109,8 @@ class Capture implements ModelCapture {
   private readonly graph: Graph;
   private readonly registered = new Map<LayerView, LayerInfo>();
   private readonly parameterFree: string[] = [];
+  private readonly checkedLossShapes = new Set<string>();
+  private readonly outputShape: (number | null)[];
 
   constructor(
     private readonly model: tf.LayersModel,
@@ -151,6 +153,7 @@ class Capture implements ModelCapture {
       this.variables[v.name] = v;
     }
     this.outputActivation = outputActivationOf(this.graph);
+    this.outputShape = containerOf(model).outputs[0].shape;
   }
 
   report(): string {
@@ -181,6 +184,7 @@ class Capture implements ModelCapture {
     this.checkInput(x);
     this.checkTargets(x, y);
     this.checkGradientOptions(loss, options);
+    this.checkLossFits(loss, x, y);
     const wantSampled = options.capture && options.fisher === 'sampled';
     const empiricalTaps = options.capture && !wantSampled ? new CaptureTaps() : null;
     const names = this.layers.map((l) => l.name);
@@ -274,6 +278,22 @@ class Capture implements ModelCapture {
         fix: 'pass one target row per input example',
       });
     }
+  }
+
+  /**
+   * tfjs leaks the tensors a gradient tape saved when the taped function throws, so a loss that
+   * rejects the targets must do so before the tape opens: the loss is evaluated once on zeros of
+   * the output shape (once per loss and target shape; skipped when the output shape has free dims).
+   */
+  private checkLossFits(loss: LossFunction, x: tf.Tensor, y: tf.Tensor): void {
+    const rest = this.outputShape.slice(1);
+    if (rest.some((d) => d === null)) return;
+    const key = `${loss.name}|${y.dtype}|${y.shape.join(',')}|${x.shape[0]}`;
+    if (this.checkedLossShapes.has(key)) return;
+    tf.tidy(() => {
+      loss.compute(y, tf.zeros([x.shape[0], ...(rest as number[])]));
+    });
+    this.checkedLossShapes.add(key);
   }
 
   private checkGradientOptions(loss: LossFunction, options: GradientOptions): void {
