@@ -1,1 +1,39 @@
-export {};
+/**
+ * @natgrad/trainer: a natural-gradient Trainer around an ordinary tf.LayersModel. It composes a
+ * curvature estimator, damping, projection (FOP, arXiv 2508.13898), update rule and learning-rate
+ * schedule; captures Dense/Conv2D layers; fits tensors or tf.data datasets; and writes atomic,
+ * versioned checkpoints for bit-identical resumes. Presets build whole compositions in one line.
+ */
+export { Trainer } from './trainer';
+export type {
+  Composition,
+  FitDatasetOptions,
+  FitOptions,
+  History,
+  Logs,
+  StepResult,
+  TrainerCallbacks,
+  TrainerConfig,
+} from './trainer';
+export { AdamW, adamwRule } from './update-rules/adamw';
+export type { AdamWOptions } from './update-rules/adamw';
+export { Sgd, sgdRule } from './update-rules/sgd';
+export type { SgdOptions } from './update-rules/sgd';
+export {
+  ReduceLROnPlateau,
+  constant,
+  cosineDecay,
+  exponentialDecay,
+  linearScaling,
+  linearWarmup,
+  stepDecay,
+} from './lr-schedules';
+export type { ReduceLROnPlateauOptions } from './lr-schedules';
+export { clipByMeanNorm, globalNorm } from './clipping';
+export { Rng } from './rng';
+export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
+export { quadraticModelChange, reductionRatio } from './lm-damping';
+export { PHASES } from './timings';
+export type { Phase, PhaseTimings } from './timings';
+export * from './capture/index';
+export * from './losses/index';

@@ -34,9 +34,9 @@ export class Rng {
     return this.nextUint32() / 4294967296;
   }
 
-  /** A seed for tfjs random ops (which take a number); kept below 2^31 so every backend accepts it. */
+  /** A seed for tfjs random ops, in [0, 2^31 - 2] (the range the layer capture and every backend accept). */
   nextSeed(): number {
-    return this.nextUint32() >>> 1;
+    return this.nextUint32() % 2147483647;
   }
 
   /** A uniformly random permutation of 0..n-1 (Fisher-Yates). */

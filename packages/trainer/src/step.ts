@@ -1,0 +1,101 @@
+/**
+ * Pure helpers of one optimisation step that do not need the Trainer's state: splitting a batch
+ * into the projection's sub-batches, merging the sub-batches' layer captures into one whole-batch
+ * CurvatureBatch, the on-device finiteness flag, and the accuracy count. Kept out of trainer.ts so
+ * the step's phases there read as the data flow of docs/architecture.md.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerCapture, ParamMap } from '@natgrad/core';
+
+/** k equal, disjoint, contiguous sub-batches (the caller has checked divisibility). */
+export function splitBatch(t: tf.Tensor, k: number): tf.Tensor[] {
+  return k === 1 ? [t] : tf.split(t, k, 0);
+}
+
+/**
+ * Concatenates the sub-batches' captures along the batch axis. LayerCapture.outputGrad is the
+ * gradient of a sub-batch's MEAN loss; the whole batch's mean loss is the mean of the k sub-batch
+ * losses, so its output gradients are the sub-batch ones divided by k. With that scaling the merged
+ * capture satisfies the contract "per-example gradient = batchSize * outputGrad[n]" for the whole
+ * batch, and the estimator's EMA sees ONE batch per step (core/src/capture.ts).
+ */
+export function mergeCaptures(parts: readonly Record<string, LayerCapture>[]): Record<string, LayerCapture> {
+  if (parts.length === 1) {
+    const out: Record<string, LayerCapture> = {};
+    for (const [name, c] of Object.entries(parts[0])) out[name] = { input: tf.clone(c.input), outputGrad: tf.clone(c.outputGrad) };
+    return out;
+  }
+  const k = parts.length;
+  const out: Record<string, LayerCapture> = {};
+  for (const name of Object.keys(parts[0])) {
+    const input = tf.concat(
+      parts.map((p) => p[name].input),
+      0,
+    );
+    const outputGrad = tf.tidy(() =>
+      tf.div(
+        tf.concat(
+          parts.map((p) => p[name].outputGrad),
+          0,
+        ),
+        tf.scalar(k),
+      ),
+    );
+    out[name] = { input, outputGrad };
+  }
+  return out;
+}
+
+/** Elementwise mean of k maps with the same keys (new tensors, caller owns them). */
+export function meanMaps(maps: readonly ParamMap[]): ParamMap {
+  if (maps.length === 1) {
+    const out: ParamMap = {};
+    for (const [k, t] of Object.entries(maps[0])) out[k] = tf.clone(t);
+    return out;
+  }
+  return tf.tidy(() => {
+    const out: ParamMap = {};
+    for (const name of Object.keys(maps[0])) out[name] = tf.div(tf.addN(maps.map((m) => m[name])), tf.scalar(maps.length));
+    return out;
+  });
+}
+
+/** 1 when every element of every tensor is finite, else 0 (a float32 device scalar). */
+export function allFinite(tensors: readonly tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => {
+    if (tensors.length === 0) return tf.scalar(1);
+    const flags = tensors.map((t) => (t.size === 0 ? tf.scalar(true, 'bool') : tf.all(tf.isFinite(t))));
+    return tf.cast(tf.all(tf.stack(flags)), 'float32') as tf.Scalar;
+  });
+}
+
+/**
+ * Number of correctly classified examples (device scalar): argmax agreement for multi-class
+ * outputs, threshold 0.5 for single-unit outputs, and equality of the class index when the targets
+ * are sparse integer labels (one column fewer than the predictions).
+ */
+export function correctCount(targets: tf.Tensor, predictions: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = predictions.shape[predictions.shape.length - 1];
+    if (predictions.rank >= 2 && classes > 1) {
+      const predicted = tf.argMax(predictions, -1);
+      const sparse = targets.rank < predictions.rank || targets.shape[targets.rank - 1] === 1;
+      const actual = sparse ? tf.cast(tf.reshape(targets, predicted.shape), 'int32') : tf.argMax(targets, -1);
+      return tf.sum(tf.cast(tf.equal(predicted, actual), 'float32')) as tf.Scalar;
+    }
+    const p = tf.greater(tf.reshape(predictions, [-1]), tf.scalar(0.5));
+    const t = tf.greater(tf.reshape(targets, [-1]), tf.scalar(0.5));
+    return tf.sum(tf.cast(tf.equal(p, t), 'float32')) as tf.Scalar;
+  });
+}
+
+export function disposeMap(map: ParamMap | Record<string, LayerCapture> | null | undefined): void {
+  if (map == null) return;
+  for (const v of Object.values(map)) {
+    if (v instanceof tf.Tensor) v.dispose();
+    else {
+      v.input.dispose();
+      v.outputGrad.dispose();
+    }
+  }
+}
