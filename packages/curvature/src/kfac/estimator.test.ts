@@ -1,0 +1,277 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { type LayerInfo, NatgradError, type ParamMap } from '@natgrad/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ConvProblem,
+  type DenseProblem,
+  addIdentity,
+  convProblem,
+  denseProblem,
+  kron,
+  matVec,
+  randomArray,
+  relError,
+  rng,
+  secondMoment,
+  solve,
+  trace,
+  withOnes,
+} from '../testing/brute-force';
+import { kfac } from './estimator';
+
+type Problem = DenseProblem | ConvProblem;
+
+function leakCheck<T>(fn: () => T, returned = 0): T {
+  const before = tf.memory().numTensors;
+  const r = fn();
+  expect(tf.memory().numTensors).toBe(before + returned);
+  return r;
+}
+
+/** Brute-force A and G (float64) of a problem, with the scaling documented in factors.ts. */
+function bruteFactors(p: Problem): { A: number[][]; G: number[][] } {
+  if ('patches' in p) {
+    const n = p.perExampleOutputGrads.length;
+    return { A: secondMoment(withOnes(p.patches), p.patches.length), G: secondMoment(p.perExampleOutputGrads.flat(), n) };
+  }
+  const n = p.perExampleOutputGrads.length;
+  const x = p.x.arraySync();
+  return { A: secondMoment(withOnes(x), n), G: secondMoment(p.perExampleOutputGrads, n) };
+}
+
+function variables(p: Problem): Record<string, tf.Variable> {
+  return { [p.layer.kernel]: p.kernel, [p.layer.bias!]: p.bias! };
+}
+
+function batchOf(problems: Problem[], batchSize: number) {
+  return { captures: Object.fromEntries(problems.map((p) => [p.layer.name, p.capture])), grads: {}, batchSize };
+}
+
+/** A random ParamMap for the block of `layer`, and its vec(W~) (kernel rows then the bias row). */
+function randomBlock(layer: LayerInfo, p: Problem, seed: number): { map: ParamMap; vec: number[] } {
+  const r = rng(seed);
+  const k = tf.tensor(randomArray(p.kernel.size, r), p.kernel.shape);
+  const b = tf.tensor(randomArray(p.bias!.size, r), p.bias!.shape);
+  return { map: { [layer.kernel]: k, [layer.bias!]: b }, vec: [...k.dataSync(), ...b.dataSync()] };
+}
+
+function blockVec(map: ParamMap, layer: LayerInfo): number[] {
+  return [...map[layer.kernel].dataSync(), ...map[layer.bias!].dataSync()];
+}
+
+function disposeMap(map: ParamMap): void {
+  tf.dispose(Object.values(map));
+}
+
+const problems: Problem[] = [];
+
+describe('kfac', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    problems.push(
+      denseProblem(31, 5, 3, 2),
+      convProblem(32, { n: 5, size: [4, 4], cin: 1, cout: 2, kernel: [2, 2], strides: [2, 2], dilation: [1, 1], padding: 'same' }),
+    );
+  });
+  afterAll(() => {
+    for (const p of problems) p.dispose();
+  });
+
+  for (const mode of ['pi', 'eigen'] as const) {
+    it(`precondition (${mode}) equals a dense solve with the explicit damped Kronecker matrix; multiply equals (A (x) G) v`, () => {
+      const lambda = 0.05;
+      const est = kfac({ damping: mode, decay: 0.9 });
+      expect(est.requires).toEqual({ captures: true, fisher: 'sampled' });
+      const [dense, conv] = problems;
+      est.init([dense.layer, conv.layer], { ...variables(dense), ...variables(conv) });
+      expect(est.blocks).toEqual([
+        { name: dense.layer.name, params: [dense.layer.kernel, dense.layer.bias] },
+        { name: conv.layer.name, params: [conv.layer.kernel, conv.layer.bias] },
+      ]);
+      leakCheck(() => est.updateStatistics(batchOf([dense, conv], 5)));
+      leakCheck(() => est.refreshInverses(lambda), mode === 'pi' ? 4 : 6);
+      leakCheck(() => est.refreshInverses(lambda));
+      for (const [i, p] of [dense, conv].entries()) {
+        const { A, G } = bruteFactors(p);
+        let M: number[][];
+        if (mode === 'pi') {
+          const pi = Math.sqrt(trace(A) / A.length / (trace(G) / G.length));
+          M = kron(addIdentity(A, Math.sqrt(lambda) * pi), addIdentity(G, Math.sqrt(lambda) / pi));
+        } else {
+          M = addIdentity(kron(A, G), lambda);
+        }
+        const { map, vec } = randomBlock(p.layer, p, 40 + i);
+        const pre = leakCheck(() => est.precondition(map), 2);
+        expect(pre[p.layer.kernel].shape).toEqual(p.kernel.shape);
+        expect(relError(blockVec(pre, p.layer), solve(M, vec))).toBeLessThan(2e-4);
+        const fv = leakCheck(() => est.multiply(map), 2);
+        expect(relError(blockVec(fv, p.layer), matVec(kron(A, G), vec))).toBeLessThan(1e-5);
+        disposeMap(map);
+        disposeMap(pre);
+        disposeMap(fv);
+      }
+      est.dispose();
+    });
+  }
+
+  it('EMA with zero init is debiased: factors after two batches are their exact weighted mean', () => {
+    const p1 = problems[0] as DenseProblem;
+    const p2 = denseProblem(33, 5, 3, 2);
+    const decay = 0.8;
+    const est = kfac({ decay });
+    est.init([p1.layer], variables(p1));
+    est.updateStatistics(batchOf([p1], 5));
+    const first = leakCheck(() => est.factors(p1.layer.name), 2);
+    expect(relError(first.a.dataSync(), bruteFactors(p1).A.flat())).toBeLessThan(1e-6);
+    est.updateStatistics({ captures: { [p1.layer.name]: p2.capture }, grads: {}, batchSize: 5 });
+    const second = est.factors(p1.layer.name);
+    const f1 = bruteFactors(p1);
+    const f2 = bruteFactors(p2);
+    const w1 = (decay * (1 - decay)) / (1 - decay * decay);
+    const w2 = (1 - decay) / (1 - decay * decay);
+    expect(relError(second.a.dataSync(), f1.A.flat().map((x, i) => w1 * x + w2 * f2.A.flat()[i]))).toBeLessThan(1e-6);
+    expect(relError(second.g.dataSync(), f1.G.flat().map((x, i) => w1 * x + w2 * f2.G.flat()[i]))).toBeLessThan(1e-5);
+    expect(est.statisticsSteps).toBe(2);
+    tf.dispose([first.a, first.g, second.a, second.g]);
+    est.dispose();
+    p2.dispose();
+  });
+
+  it('getState / setState round trip (inverses recomputed on load, other decay rescaled); memory report', () => {
+    const [dense, conv] = problems;
+    const vars = { ...variables(dense), ...variables(conv) };
+    const est = kfac({ damping: 'eigen' });
+    est.init([dense.layer, conv.layer], vars);
+    est.updateStatistics(batchOf([dense, conv], 5));
+    est.refreshInverses(0.01);
+    const { map } = randomBlock(dense.layer, dense, 50);
+    const expected = est.precondition(map);
+    const state = leakCheck(() => est.getState(), 4);
+    const restored = kfac({ damping: 'eigen', decay: 0.5 });
+    restored.init([dense.layer, conv.layer], vars);
+    restored.setState(state);
+    expect(restored.statisticsSteps).toBe(1);
+    const got = restored.precondition(map);
+    expect(relError(blockVec(got, dense.layer), blockVec(expected, dense.layer))).toBeLessThan(1e-5);
+    leakCheck(() => restored.setState(state));
+    // Memory: statistics A (4x4 dense, 5x5 conv) and G (2x2 both); eigen caches Q_A, Q_G and 1/(dA dG^T + l).
+    const m = restored.memory();
+    expect(m.statistics).toBe(4 * (16 + 4 + 25 + 4));
+    expect(m.inverses).toBe(4 * (16 + 4 + 4 * 2 + 25 + 4 + 5 * 2));
+    expect(m.perBlock[dense.layer.name]).toBe(4 * (16 + 4 + 16 + 4 + 8));
+    expect(m.total).toBe(m.statistics + m.inverses);
+    // A state for other layers is refused.
+    const other = kfac();
+    other.init([dense.layer], variables(dense));
+    expect(() => other.setState(state)).toThrow(/other layers/);
+    tf.dispose(Object.values(state.tensors));
+    disposeMap(map);
+    disposeMap(expected);
+    disposeMap(got);
+    for (const e of [est, restored, other]) e.dispose();
+  });
+
+  it('KL clipping scales the directions by min(1, sqrt(c / (lr^2 <d, g>)))', () => {
+    const p = problems[0] as DenseProblem;
+    const est = kfac({ klClip: 1e-4 });
+    est.init([p.layer], variables(p));
+    est.updateStatistics(batchOf([p], 5));
+    est.refreshInverses(1e-3);
+    const { map, vec } = randomBlock(p.layer, p, 60);
+    const d = est.precondition(map);
+    const dv = blockVec(d, p.layer);
+    const vg = dv.reduce((s, x, i) => s + x * vec[i], 0) * 0.5 * 0.5;
+    const nu = leakCheck(() => est.scaleUpdate(d, map, 0.5));
+    expect(nu).toBeCloseTo(Math.min(1, Math.sqrt(1e-4 / Math.abs(vg))), 6);
+    expect(relError(blockVec(d, p.layer), dv.map((x) => x * nu))).toBeLessThan(1e-6);
+    const off = kfac();
+    off.init([p.layer], variables(p));
+    expect(off.scaleUpdate(d, map, 0.5)).toBe(1);
+    disposeMap(map);
+    disposeMap(d);
+    est.dispose();
+    off.dispose();
+  });
+
+  it('gives the same results on the cpu and wasm backends from the same capture data', async () => {
+    const p = problems[1] as ConvProblem;
+    const data = {
+      input: p.capture.input.arraySync(),
+      outputGrad: p.capture.outputGrad.arraySync(),
+      kernel: p.kernel.arraySync(),
+      bias: p.bias!.arraySync(),
+    };
+    const results: Record<string, number[][]> = {};
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      const kernel = tf.variable(tf.tensor(data.kernel), false, `${backend}-k`);
+      const bias = tf.variable(tf.tensor(data.bias), false, `${backend}-b`);
+      const layer = { ...p.layer, kernel: `${backend}-k`, bias: `${backend}-b` };
+      const input = tf.tensor(data.input);
+      const outputGrad = tf.tensor(data.outputGrad);
+      const out: number[][] = [];
+      for (const mode of ['pi', 'eigen'] as const) {
+        const est = kfac({ damping: mode });
+        est.init([layer], { [layer.kernel]: kernel, [layer.bias]: bias });
+        const before = tf.memory().numTensors;
+        est.updateStatistics({ captures: { [layer.name]: { input, outputGrad } }, grads: {}, batchSize: 5 });
+        est.refreshInverses(0.01);
+        const pre = est.precondition({ [layer.kernel]: kernel, [layer.bias]: bias });
+        const fv = est.multiply({ [layer.kernel]: kernel, [layer.bias]: bias });
+        out.push([...pre[layer.kernel].dataSync(), ...pre[layer.bias].dataSync(), ...fv[layer.kernel].dataSync(), ...fv[layer.bias].dataSync()]);
+        tf.dispose([...Object.values(pre), ...Object.values(fv)]);
+        est.dispose();
+        expect(tf.memory().numTensors).toBe(before - 2); // only the estimator's own factors are gone
+      }
+      results[backend] = out;
+      tf.dispose([kernel, bias, input, outputGrad]);
+    }
+    await tf.setBackend('cpu');
+    for (let m = 0; m < 2; m++) expect(relError(results.wasm[m], results.cpu[m])).toBeLessThan(1e-4);
+  });
+
+  it('rejects bad options, layers, captures and parameter maps with NatgradError', () => {
+    const [dense, conv] = problems as [DenseProblem, ConvProblem];
+    expect(() => kfac({ damping: 'tikhonov' as 'pi' })).toThrow(NatgradError);
+    expect(() => kfac({ fisher: 'true' as 'sampled' })).toThrow(/Fisher type/);
+    expect(() => kfac({ klClip: -1 })).toThrow(/klClip/);
+    expect(() => kfac({ inverseMethod: 'lu' as 'host' })).toThrow(/inverseMethod/);
+    const est = kfac();
+    expect(() => est.updateStatistics(batchOf([dense], 5))).toThrow(/before init/);
+    expect(() => est.init([], {})).toThrow(/no layers/);
+    expect(() => est.init([{ ...dense.layer, kind: 'lstm' } as unknown as LayerInfo], variables(dense))).toThrow(/unsupported kind/);
+    expect(() => est.init([{ ...conv.layer, outputSize: [9, 9] }], variables(conv))).toThrow(/outputSize/);
+    expect(() => est.init([dense.layer], {})).toThrow(/missing/);
+    expect(() => est.init([{ ...dense.layer, inputSize: 4 }], variables(dense))).toThrow(/does not match/);
+    est.init([dense.layer, conv.layer], { ...variables(dense), ...variables(conv) });
+    expect(() => est.refreshInverses(1e-3)).toThrow(/before any updateStatistics/);
+    expect(() => est.updateStatistics(batchOf([dense], 5))).toThrow(/no capture for layer/);
+    expect(() => est.updateStatistics({ captures: { [dense.layer.name]: dense.capture, [conv.layer.name]: dense.capture }, grads: {}, batchSize: 5 })).toThrow(/wrong input/);
+    expect(() => est.updateStatistics({ ...batchOf([dense, conv], 2.5) })).toThrow(/batchSize/);
+    expect(est.statisticsSteps).toBe(0); // nothing was folded in by the failed calls
+    est.updateStatistics(batchOf([dense, conv], 5));
+    expect(() => est.precondition(variables(dense))).toThrow(/before refreshInverses/);
+    expect(() => est.refreshInverses(Number.NaN)).toThrow(/damping/);
+    est.refreshInverses(1e-3);
+    expect(() => est.precondition({ [dense.layer.kernel]: dense.kernel })).toThrow(/incomplete/);
+    expect(() => est.multiply({ [dense.layer.kernel]: dense.bias!, [dense.layer.bias!]: dense.bias! })).toThrow(/wrong shape/);
+    expect(leakCheck(() => est.precondition({ unrelated: dense.kernel }))).toEqual({});
+    expect(() => est.setState({ kind: 'natgrad/curvature/diagonal', version: 1, values: {}, tensors: {} })).toThrow(/another component/);
+    est.dispose();
+    expect(() => est.precondition({})).toThrow(/after dispose/);
+  });
+
+  it('non-finite statistics are reported at refreshInverses, not silently inverted', () => {
+    const p = problems[0] as DenseProblem;
+    const est = kfac();
+    est.init([p.layer], variables(p));
+    const bad = tf.tidy(() => tf.mul(p.capture.input, Number.NaN));
+    est.updateStatistics({ captures: { [p.layer.name]: { input: bad, outputGrad: p.capture.outputGrad } }, grads: {}, batchSize: 5 });
+    const before = tf.memory().numTensors;
+    expect(() => est.refreshInverses(1e-3)).toThrow(/not finite/);
+    expect(tf.memory().numTensors).toBe(before);
+    bad.dispose();
+    est.dispose();
+  });
+});

@@ -1,0 +1,378 @@
+/**
+ * KFAC (Martens & Grosse 2015; Conv2D by KFC, Grosse & Martens 2016) as a CurvatureEstimator: per
+ * registered layer one Kronecker block F = A (x) G over the block matrix W~ = [kernel; bias] (see
+ * factors.ts for the exact scaling of A and G), with
+ *   - statistics: zero-initialised EMAs of the batch factors, debiased by 1/(1 - decay^t) (ema.ts);
+ *   - inverses: a cache rebuilt by refreshInverses(lambda) with pi-corrected factored damping or
+ *     exact eigenbasis damping (damping.ts), through @natgrad/linalg;
+ *   - precondition(g) = F_damped^-1 g and multiply(v) = F v with the undamped debiased factors
+ *     (FOP needs both, fop-spec.md step 3 and 5);
+ *   - optional KL clipping with kfac-pytorch's rule (kl-clip.ts).
+ * Cadences belong to the trainer; nothing on the step path reads the device.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  type CurvatureBatch,
+  type CurvatureBlock,
+  type CurvatureEstimator,
+  type CurvatureRequirements,
+  type FisherType,
+  type LayerInfo,
+  type MemoryReport,
+  NatgradError,
+  type ParamMap,
+  type StateDict,
+  describeValue,
+  factorSizes,
+} from '@natgrad/core';
+import { SUPPORTED_METHODS } from '@natgrad/linalg';
+import { fromBlockMatrix, kernelShape, outSize, toBlockMatrix } from '../shared/block-matrix';
+import { checkBatchSize, getCapture } from '../shared/capture-check';
+import { debiasScale, emaAssign, zeroVariable } from '../shared/ema';
+import { applyKlClip } from '../shared/kl-clip';
+import { checkLayers } from '../shared/layer-check';
+import { checkDamping, checkDecay, checkFisher, checkKlClip, checkLearningRate } from '../shared/options';
+import { checkParamShape } from '../shared/param-map';
+import { checkStateHeader, lifecycleError, stateNumber, stateTensor } from '../shared/state-check';
+import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
+import { batchFactors } from './factors';
+
+export interface KfacOptions {
+  /** EMA decay of the factors (default 0.95). */
+  decay?: number;
+  /** 'pi': pi-corrected factored damping (default); 'eigen': exact damping in the eigenbasis. */
+  damping?: DampingMode;
+  /** Labels of the statistics backward (default 'sampled', the true Fisher). */
+  fisher?: FisherType;
+  /** KL clipping bound (kfac-pytorch uses 1e-3); undefined disables it. */
+  klClip?: number;
+  /** How @natgrad/linalg inverts the damped factors (default 'auto'). */
+  inverseMethod?: LinalgMethod;
+}
+
+const KIND = 'natgrad/curvature/kfac';
+const VERSION = 1;
+const METHODS: readonly LinalgMethod[] = ['auto', 'host', 'blocked', 'newton-schulz', 'native'];
+
+interface Slot {
+  layer: LayerInfo;
+  a: tf.Variable;
+  g: tf.Variable;
+}
+
+export class KfacEstimator implements CurvatureEstimator {
+  readonly name = 'kfac';
+  readonly requires: CurvatureRequirements;
+  readonly decay: number;
+  readonly damping: DampingMode;
+  readonly klClip: number | undefined;
+  readonly inverseMethod: LinalgMethod;
+  private slots: Slot[] | null = null;
+  private byLayer = new Map<string, Slot>();
+  private inverses: BlockInverse[] | null = null;
+  private lastDamping: number | null = null;
+  private steps = 0;
+  private disposed = false;
+
+  constructor(options: KfacOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new NatgradError('INVALID_ARGUMENT', 'kfac: options must be an object.', {
+        expected: '{ decay?, damping?, fisher?, klClip?, inverseMethod? }',
+        received: describeValue(options),
+        fix: 'call kfac() or kfac({ decay: 0.95 })',
+      });
+    }
+    this.decay = checkDecay('kfac', options.decay ?? 0.95);
+    this.requires = { captures: true, fisher: checkFisher('kfac', options.fisher ?? 'sampled') };
+    this.klClip = checkKlClip('kfac', options.klClip);
+    this.damping = options.damping ?? 'pi';
+    if (this.damping !== 'pi' && this.damping !== 'eigen') {
+      throw new NatgradError('INVALID_ARGUMENT', 'kfac: unknown damping mode.', {
+        expected: "'pi' (factored, pi-corrected) or 'eigen' (exact, eigenbasis)",
+        received: describeValue(this.damping),
+        fix: "pass damping: 'pi' or damping: 'eigen'",
+      });
+    }
+    this.inverseMethod = options.inverseMethod ?? 'auto';
+    if (!METHODS.includes(this.inverseMethod)) {
+      throw new NatgradError('INVALID_ARGUMENT', 'kfac: unknown inverseMethod.', {
+        expected: METHODS.map((m) => `'${m}'`).join(', '),
+        received: describeValue(this.inverseMethod),
+        fix: "omit inverseMethod ('auto') or pick one of the listed methods",
+      });
+    }
+    if (this.damping === 'eigen' && this.inverseMethod !== 'auto' && !SUPPORTED_METHODS.eigh.includes(this.inverseMethod)) {
+      throw new NatgradError('INVALID_ARGUMENT', "kfac: inverseMethod cannot compute the eigenbasis of damping 'eigen'.", {
+        expected: `'auto' or ${SUPPORTED_METHODS.eigh.map((m) => `'${m}'`).join(', ')} with damping 'eigen'`,
+        received: describeValue(this.inverseMethod),
+        fix: "omit inverseMethod, or use damping: 'pi' for matMul-only inverses",
+      });
+    }
+  }
+
+  get blocks(): readonly CurvatureBlock[] {
+    return (this.slots ?? []).map(({ layer }) => ({
+      name: layer.name,
+      params: layer.bias === null ? [layer.kernel] : [layer.kernel, layer.bias],
+    }));
+  }
+
+  /** Number of batches folded into the statistics so far. */
+  get statisticsSteps(): number {
+    return this.steps;
+  }
+
+  init(layers: readonly LayerInfo[], variables: Record<string, tf.Variable>): void {
+    this.live('init', false);
+    checkLayers('kfac', layers, variables);
+    this.release();
+    this.slots = layers.map((layer) => {
+      const { a, g } = factorSizes(layer);
+      return { layer: { ...layer }, a: zeroVariable([a, a]), g: zeroVariable([g, g]) };
+    });
+    this.byLayer = new Map(this.slots.map((s) => [s.layer.name, s]));
+    this.steps = 0;
+  }
+
+  updateStatistics(batch: CurvatureBatch): void {
+    const slots = this.live('updateStatistics');
+    const n = checkBatchSize('kfac', batch);
+    // Check every capture before touching any statistic, so a bad batch leaves the state intact.
+    const captures = slots.map((s) => getCapture('kfac', batch, s.layer));
+    slots.forEach((slot, i) => {
+      tf.tidy(() => {
+        const { a, g } = batchFactors(slot.layer, captures[i], n);
+        emaAssign(slot.a, a, this.decay);
+        emaAssign(slot.g, g, this.decay);
+      });
+    });
+    this.steps++;
+  }
+
+  refreshInverses(damping: number): void {
+    const slots = this.live('refreshInverses');
+    checkDamping('kfac', damping);
+    this.requireStatistics('refreshInverses');
+    const c = debiasScale(this.decay, this.steps);
+    const factors = slots.map((s) => ({
+      name: s.layer.name,
+      a: tf.mul(s.a, c) as tf.Tensor2D,
+      g: tf.mul(s.g, c) as tf.Tensor2D,
+    }));
+    try {
+      const inverses = computeInverses(factors, damping, this.damping, this.inverseMethod, this.inverses);
+      this.clearInverses();
+      this.inverses = inverses;
+      this.lastDamping = damping;
+    } finally {
+      for (const f of factors) tf.dispose([f.a, f.g]);
+    }
+  }
+
+  precondition(grads: ParamMap): ParamMap {
+    const slots = this.live('precondition');
+    const inverses = this.inverses;
+    if (inverses === null) {
+      throw new NatgradError('NOT_INITIALIZED', 'kfac.precondition before refreshInverses().', {
+        expected: 'updateStatistics() then refreshInverses(damping) at least once',
+        received: this.steps === 0 ? 'no statistics and no inverses' : 'statistics but no inverses',
+        fix: 'call refreshInverses(damping) on the first step (the trainer does this on its inverse cadence)',
+      });
+    }
+    return this.mapBlocks('precondition', slots, grads, (w, i) => applyInverse(inverses[i], w));
+  }
+
+  multiply(vectors: ParamMap): ParamMap {
+    const slots = this.live('multiply');
+    this.requireStatistics('multiply');
+    const c = debiasScale(this.decay, this.steps);
+    return this.mapBlocks('multiply', slots, vectors, (w, i) => tf.mul(tf.matMul(tf.matMul(slots[i].a, w), slots[i].g), c * c));
+  }
+
+  scaleUpdate(directions: ParamMap, grads: ParamMap, learningRate: number): number {
+    const slots = this.live('scaleUpdate');
+    if (this.klClip === undefined) return 1;
+    checkLearningRate('kfac', learningRate);
+    const names = slots.flatMap(({ layer }) => (layer.bias === null ? [layer.kernel] : [layer.kernel, layer.bias]));
+    return applyKlClip('kfac', directions, grads, names, learningRate, this.klClip);
+  }
+
+  /**
+   * The current debiased factors A and G of a layer (copies; the caller owns them). For tests,
+   * diagnostics and the Levenberg-Marquardt quadratic model.
+   */
+  factors(layerName: string): { a: tf.Tensor2D; g: tf.Tensor2D } {
+    this.live('factors');
+    this.requireStatistics('factors');
+    const slot = this.byLayer.get(layerName);
+    if (slot === undefined) {
+      throw new NatgradError('INVALID_ARGUMENT', `kfac.factors: unknown layer "${layerName}".`, {
+        expected: `one of [${[...this.byLayer.keys()].join(', ')}]`,
+        received: describeValue(layerName),
+        fix: 'pass the name of a registered layer',
+      });
+    }
+    const c = debiasScale(this.decay, this.steps);
+    return { a: tf.mul(slot.a, c) as tf.Tensor2D, g: tf.mul(slot.g, c) as tf.Tensor2D };
+  }
+
+  memory(): MemoryReport {
+    const slots = this.live('memory');
+    const perBlock: Record<string, number> = {};
+    let statistics = 0;
+    let inverses = 0;
+    slots.forEach((s, i) => {
+      const stat = 4 * (s.a.size + s.g.size);
+      const inv = this.inverses === null ? 0 : inverseBytes(this.inverses[i]);
+      statistics += stat;
+      inverses += inv;
+      perBlock[s.layer.name] = stat + inv;
+    });
+    return { statistics, inverses, total: statistics + inverses, perBlock };
+  }
+
+  getState(): StateDict {
+    const slots = this.live('getState');
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const s of slots) {
+      tensors[`${s.layer.name}/A`] = tf.clone(s.a);
+      tensors[`${s.layer.name}/G`] = tf.clone(s.g);
+    }
+    return {
+      kind: KIND,
+      version: VERSION,
+      values: {
+        steps: this.steps,
+        decay: this.decay,
+        damping: this.lastDamping,
+        layers: slots.map(({ layer }) => ({ name: layer.name, ...factorSizes(layer) })),
+      },
+      tensors,
+    };
+  }
+
+  /**
+   * Restores factors and step count (copies; the state stays owned by the caller) and, when the
+   * saved estimator had inverses, recomputes them at the saved damping (kfac-pytorch's checkpoint
+   * rule: inverses are derived data and never stored). A state saved with another decay keeps its
+   * debiased factors: the raw EMA is rescaled to this estimator's decay.
+   */
+  setState(state: StateDict): void {
+    const slots = this.live('setState');
+    checkStateHeader('kfac', state, KIND, VERSION);
+    const steps = stateNumber('kfac', state.values, 'steps') as number;
+    const savedDecay = stateNumber('kfac', state.values, 'decay') as number;
+    const damping = stateNumber('kfac', state.values, 'damping', true);
+    if (!Number.isInteger(steps) || steps < 0 || savedDecay < 0 || savedDecay >= 1 || (damping !== null && !(damping > 0))) {
+      throw new NatgradError('CHECKPOINT_CORRUPT', 'kfac.setState: inconsistent values.', {
+        expected: 'steps a non-negative integer, decay in [0, 1), damping > 0 or null',
+        received: `steps ${steps}, decay ${savedDecay}, damping ${damping}`,
+        fix: 'restore a state written by getState()',
+      });
+    }
+    const saved = state.values.layers;
+    const expected = slots.map(({ layer }) => ({ name: layer.name, ...factorSizes(layer) }));
+    if (JSON.stringify(saved) !== JSON.stringify(expected)) {
+      throw new NatgradError('STATE_MISMATCH', 'kfac.setState: the state is for other layers.', {
+        expected: JSON.stringify(expected),
+        received: JSON.stringify(saved),
+        fix: 'restore a state saved for the same model and layer registration',
+      });
+    }
+    const rescale = steps === 0 ? 1 : debiasScale(savedDecay, steps) / debiasScale(this.decay, steps);
+    const loaded = slots.map(({ layer }) => {
+      const { a, g } = factorSizes(layer);
+      return {
+        a: stateTensor('kfac', state, `${layer.name}/A`, [a, a]),
+        g: stateTensor('kfac', state, `${layer.name}/G`, [g, g]),
+      };
+    });
+    tf.tidy(() => {
+      slots.forEach((s, i) => {
+        s.a.assign(tf.mul(loaded[i].a, rescale));
+        s.g.assign(tf.mul(loaded[i].g, rescale));
+      });
+    });
+    for (const l of loaded) tf.dispose([l.a, l.g]);
+    this.steps = steps;
+    this.clearInverses();
+    if (damping !== null && steps > 0) this.refreshInverses(damping);
+  }
+
+  dispose(): void {
+    this.release();
+    this.disposed = true;
+  }
+
+  private release(): void {
+    this.clearInverses();
+    for (const s of this.slots ?? []) tf.dispose([s.a, s.g]);
+    this.slots = null;
+    this.byLayer = new Map();
+  }
+
+  private clearInverses(): void {
+    for (const inv of this.inverses ?? []) disposeInverse(inv);
+    this.inverses = null;
+    this.lastDamping = null;
+  }
+
+  private live(what: string, needInit = true): Slot[] {
+    if (this.disposed) throw lifecycleError('kfac', true, what);
+    if (needInit && this.slots === null) throw lifecycleError('kfac', false, what);
+    return this.slots as Slot[];
+  }
+
+  private requireStatistics(what: string): void {
+    if (this.steps === 0) {
+      throw new NatgradError('NOT_INITIALIZED', `kfac.${what} before any updateStatistics().`, {
+        expected: 'at least one updateStatistics(batch)',
+        received: 'empty statistics',
+        fix: 'fold a batch of captures into the statistics first (the trainer does on its statistics cadence)',
+      });
+    }
+  }
+
+  /** Applies `op` to W~ of every block present in `map`, returning kernel/bias tensors. */
+  private mapBlocks(what: string, slots: Slot[], map: ParamMap, op: (w: tf.Tensor2D, i: number) => tf.Tensor2D): ParamMap {
+    if (map === null || typeof map !== 'object') {
+      throw new NatgradError('INVALID_ARGUMENT', `kfac.${what}: not a ParamMap.`, {
+        expected: 'tensors keyed by variable name',
+        received: describeValue(map),
+        fix: 'pass an object such as { "dense_1/kernel": t, "dense_1/bias": u }',
+      });
+    }
+    const present: number[] = [];
+    slots.forEach(({ layer }, i) => {
+      const k = map[layer.kernel];
+      const b = layer.bias === null ? undefined : map[layer.bias];
+      if (k === undefined && b === undefined) return;
+      if (k === undefined || (layer.bias !== null && b === undefined)) {
+        throw new NatgradError('INVALID_ARGUMENT', `kfac.${what}: block "${layer.name}" is incomplete.`, {
+          expected: `both "${layer.kernel}" and "${layer.bias}" (a Kronecker block couples kernel and bias)`,
+          received: `only "${k === undefined ? layer.bias : layer.kernel}"`,
+          fix: 'pass the whole block, or neither of its parameters',
+        });
+      }
+      checkParamShape(`kfac.${what}`, layer.kernel, k, kernelShape(layer));
+      if (layer.bias !== null) checkParamShape(`kfac.${what}`, layer.bias, b as tf.Tensor, [outSize(layer)]);
+      present.push(i);
+    });
+    const out: ParamMap = {};
+    for (const i of present) {
+      const { layer } = slots[i];
+      const parts = tf.tidy(() => {
+        const r = fromBlockMatrix(layer, op(toBlockMatrix(layer, map[layer.kernel], layer.bias === null ? undefined : map[layer.bias]), i));
+        return r.bias === undefined ? [r.kernel] : [r.kernel, r.bias];
+      });
+      out[layer.kernel] = parts[0];
+      if (layer.bias !== null) out[layer.bias] = parts[1];
+    }
+    return out;
+  }
+}
+
+/** KFAC curvature (Dense and Conv2D blocks). Options and defaults: see KfacOptions. */
+export function kfac(options: KfacOptions = {}): KfacEstimator {
+  return new KfacEstimator(options);
+}
