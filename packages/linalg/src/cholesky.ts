@@ -1,0 +1,79 @@
+/**
+ * Cholesky factor of A + λI (lower, A + λI = L Lᵀ) and solves with it, for symmetric PSD A
+ * (symmetrised first). Methods: host float64, blocked (host panels + backend matMul updates), native.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { NatgradError, describeValue } from '@natgrad/core';
+import { blockedCholesky } from './blocked';
+import { assertFiniteHost, hostCholesky, hostCholeskySolve, hostSymmetrize } from './host';
+import { resolveMethod, symmetrizeDamped } from './inverse';
+import { nativeCholesky, nativeCholeskySolve, requireNativeBackend } from './native';
+import type { LinalgMethod } from './policy';
+import { assertFiniteDevice, checkDamping, fromHost, readHost, squareSize } from './validate';
+
+export interface MethodOptions {
+  /** Default 'auto'. */
+  method?: LinalgMethod;
+}
+
+/** Lower L with A + λI = L Lᵀ. Caller owns the result. Throws NOT_POSITIVE_DEFINITE when it does not exist. */
+export function cholesky(a: tf.Tensor2D, damping = 0, options: MethodOptions = {}): tf.Tensor2D {
+  const what = 'cholesky';
+  const n = squareSize(a, what);
+  checkDamping(damping, what);
+  const { method } = resolveMethod(options?.method, n, 'cholesky', what);
+  if (method === 'host') {
+    const data = readHost(a);
+    assertFiniteHost(data, what);
+    return fromHost(hostCholesky(hostSymmetrize(data, n), n, damping), [n, n]);
+  }
+  const native = method === 'native' ? requireNativeBackend(what) : null;
+  const m = symmetrizeDamped(a, damping);
+  try {
+    assertFiniteDevice(m, what);
+    return native !== null ? nativeCholesky(native, m) : blockedCholesky(m);
+  } finally {
+    m.dispose();
+  }
+}
+
+/** (L Lᵀ)⁻¹ B for a lower-triangular L (only its lower triangle is read) and B of shape [n, m]. */
+export function choleskySolve(l: tf.Tensor2D, b: tf.Tensor2D, options: MethodOptions = {}): tf.Tensor2D {
+  const what = 'choleskySolve';
+  const n = squareSize(l, what);
+  if (!(b instanceof tf.Tensor) || b.rank !== 2 || b.shape[0] !== n || b.dtype !== 'float32' || b.isDisposed) {
+    throw new NatgradError('SHAPE_MISMATCH', `${what}: B must be a live float32 matrix with n rows.`, {
+      expected: `a float32 tf.Tensor2D of shape [${n}, m]`,
+      received: describeValue(b),
+      fix: 'reshape a vector to [n, 1]',
+    });
+  }
+  const { method } = resolveMethod(options?.method, n, 'solve', what);
+  if (method === 'native') {
+    const native = requireNativeBackend(what);
+    assertFiniteDevice(l, what);
+    assertFiniteDevice(b, what);
+    const lower = tf.tidy(() => tf.linalg.bandPart(l, -1, 0) as tf.Tensor2D);
+    try {
+      return nativeCholeskySolve(native, lower, b);
+    } finally {
+      lower.dispose();
+    }
+  }
+  const lData = readHost(l);
+  const bData = readHost(b);
+  assertFiniteHost(lData, what);
+  assertFiniteHost(bData, what);
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) lData[i * n + j] = 0;
+    if (!(lData[i * n + i] > 0)) {
+      throw new NatgradError('NOT_POSITIVE_DEFINITE', `${what}: L is not a Cholesky factor.`, {
+        expected: 'a lower-triangular L with a positive diagonal',
+        received: `L[${i}][${i}] = ${lData[i * n + i]}`,
+        fix: 'pass the factor returned by cholesky()',
+      });
+    }
+  }
+  const m = b.shape[1];
+  return fromHost(hostCholeskySolve(lData, n, bData, m), [n, m]);
+}

@@ -1,0 +1,170 @@
+/**
+ * The damped inverse (A + λI)⁻¹ of a symmetric PSD matrix, the operation a KFAC-style curvature
+ * block refreshes every few steps, dispatched to one of four methods (see policy.ts for 'auto').
+ * A is symmetrised first, so the result does not depend on rounding asymmetry in the statistics.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { NatgradError, describeValue } from '@natgrad/core';
+import { blockedSpdInverse } from './blocked';
+import { assertFiniteHost, hostSpdInverse } from './host';
+import { detectNativeBackend, nativeSpdInverse, requireNativeBackend } from './native';
+import { newtonSchulzInverse } from './newton-schulz';
+import { type ConcreteMethod, type LinalgMethod, type LinalgOperation, SUPPORTED_METHODS, chooseMethod } from './policy';
+import { assertFiniteDevice, checkDamping, checkPositiveInteger, checkPositiveNumber, fromHost, readHost, squareSize } from './validate';
+
+export interface InverseOptions {
+  /** Default 'auto' (see chooseMethod). */
+  method?: LinalgMethod;
+  /** A previous inverse, for Newton–Schulz (ignored by other methods); used only if its residual ‖R‖_F < 1. */
+  warmStart?: tf.Tensor2D;
+  /** Newton–Schulz iteration cap (default 60). */
+  maxIterations?: number;
+  /** Newton–Schulz target for ‖I − (A+λI)X‖_F / √n (default 1e-6; float32 stalls earlier and stops there). */
+  tolerance?: number;
+  /** Blocked only: the diagonal block size factored on the host (default BLOCKED_LEAF_N = 128). */
+  blockSize?: number;
+}
+
+export interface InverseResult {
+  /** (A + λI)⁻¹; caller owns it. */
+  inverse: tf.Tensor2D;
+  method: ConcreteMethod;
+  /** Why this method ran (the 'auto' policy's reason, or "requested"). */
+  reason: string;
+  /** Newton–Schulz only: iterations run, the float32 residual ‖I − (A+λI)X‖_F/√n, and whether it warm-started. */
+  iterations?: number;
+  residual?: number;
+  warmStarted?: boolean;
+}
+
+const METHODS: readonly LinalgMethod[] = ['auto', 'host', 'blocked', 'newton-schulz', 'native'];
+
+/** Validates `method` for `operation` and resolves 'auto' on the active backend. */
+export function resolveMethod(method: unknown, n: number, operation: LinalgOperation, what: string): { method: ConcreteMethod; reason: string } {
+  const requested = method ?? 'auto';
+  const supported = SUPPORTED_METHODS[operation];
+  if (!METHODS.includes(requested as LinalgMethod) || (requested !== 'auto' && !supported.includes(requested as ConcreteMethod))) {
+    throw new NatgradError('INVALID_ARGUMENT', `${what}: unknown or unsupported method.`, {
+      expected: `one of 'auto', ${supported.map((m) => `'${m}'`).join(', ')}`,
+      received: describeValue(requested),
+      fix: "omit `method` to let 'auto' choose",
+    });
+  }
+  if (requested !== 'auto') return { method: requested as ConcreteMethod, reason: 'requested' };
+  return chooseMethod(n, tf.getBackend(), { operation, nativeAvailable: detectNativeBackend() !== null });
+}
+
+function checkOptions(options: InverseOptions, n: number, what: string): void {
+  if (options === null || typeof options !== 'object') {
+    throw new NatgradError('INVALID_ARGUMENT', `${what}: options must be an object.`, {
+      expected: '{ method?, warmStart?, maxIterations?, tolerance?, blockSize? }',
+      received: describeValue(options),
+      fix: 'pass an options object or omit it',
+    });
+  }
+  if (options.maxIterations !== undefined) checkPositiveInteger(options.maxIterations, 'maxIterations', what);
+  if (options.tolerance !== undefined) checkPositiveNumber(options.tolerance, 'tolerance', what);
+  if (options.blockSize !== undefined) checkPositiveInteger(options.blockSize, 'blockSize', what);
+  if (options.warmStart !== undefined) {
+    const m = squareSize(options.warmStart, `${what} (warmStart)`);
+    if (m !== n) {
+      throw new NatgradError('SHAPE_MISMATCH', `${what}: warmStart has a different size than A.`, {
+        expected: `shape [${n},${n}]`,
+        received: describeValue(options.warmStart),
+        fix: 'pass the previous inverse of the same factor, or omit warmStart',
+      });
+    }
+  }
+}
+
+/** sym(A) + λI on the device. */
+export function symmetrizeDamped(a: tf.Tensor2D, damping: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const s = tf.mul(tf.add(a, tf.transpose(a)), 0.5);
+    return (damping === 0 ? s : tf.add(s, tf.mul(tf.eye(a.shape[0]), damping))) as tf.Tensor2D;
+  });
+}
+
+/** (A + λI)⁻¹ with the method used and, for Newton–Schulz, its convergence record. */
+export function dampedInverseDetailed(a: tf.Tensor2D, damping: number, options: InverseOptions = {}): InverseResult {
+  const what = 'dampedInverse';
+  const n = squareSize(a, what);
+  checkDamping(damping, what);
+  checkOptions(options, n, what);
+  const { method, reason } = resolveMethod(options.method, n, 'inverse', what);
+  if (method === 'host') {
+    const data = readHost(a);
+    assertFiniteHost(data, what);
+    return { inverse: fromHost(hostSpdInverse(data, n, damping), [n, n]), method, reason };
+  }
+  const native = method === 'native' ? requireNativeBackend(what) : null;
+  const m = symmetrizeDamped(a, damping);
+  try {
+    if (method === 'newton-schulz') {
+      const r = newtonSchulzInverse(m, options);
+      return { inverse: r.inverse, method, reason, iterations: r.iterations, residual: r.residual, warmStarted: r.warmStarted };
+    }
+    assertFiniteDevice(m, what);
+    if (native !== null) return { inverse: nativeSpdInverse(native, m), method, reason };
+    return { inverse: blockedSpdInverse(m, options.blockSize), method, reason };
+  } finally {
+    m.dispose();
+  }
+}
+
+/** (A + λI)⁻¹ for symmetric PSD A (symmetrised first). Returns a new tensor (caller owns). Synchronous. */
+export function dampedInverse(a: tf.Tensor2D, damping: number, options: InverseOptions = {}): tf.Tensor2D {
+  return dampedInverseDetailed(a, damping, options).inverse;
+}
+
+export interface BatchInverseOptions extends InverseOptions {
+  /** One previous inverse (or undefined) per matrix, for Newton–Schulz. */
+  warmStarts?: readonly (tf.Tensor2D | undefined)[];
+}
+
+/** Batched: one damping for all, or one per matrix. All-or-nothing: on an error nothing is leaked. */
+export function dampedInverses(as: readonly tf.Tensor2D[], damping: number | readonly number[], options: BatchInverseOptions = {}): tf.Tensor2D[] {
+  const what = 'dampedInverses';
+  if (!Array.isArray(as)) {
+    throw new NatgradError('INVALID_ARGUMENT', `${what}: expected an array of matrices.`, {
+      expected: 'an array of tf.Tensor2D',
+      received: describeValue(as),
+      fix: 'wrap a single matrix in an array, or call dampedInverse',
+    });
+  }
+  const dampings = typeof damping === 'number' ? as.map(() => damping) : damping;
+  if (!Array.isArray(dampings) || dampings.length !== as.length) {
+    throw new NatgradError('SHAPE_MISMATCH', `${what}: one damping per matrix is needed.`, {
+      expected: `a number or an array of ${as.length} numbers`,
+      received: describeValue(damping),
+      fix: 'pass a single damping for all matrices or one per matrix',
+    });
+  }
+  const { warmStarts, ...single } = options;
+  if (warmStarts !== undefined && (!Array.isArray(warmStarts) || warmStarts.length !== as.length)) {
+    throw new NatgradError('SHAPE_MISMATCH', `${what}: one warm start (or undefined) per matrix is needed.`, {
+      expected: `an array of ${as.length} entries`,
+      received: describeValue(warmStarts),
+      fix: 'pass the previous inverses in the same order as the matrices',
+    });
+  }
+  if (single.warmStart !== undefined && as.length !== 1) {
+    throw new NatgradError('INVALID_ARGUMENT', `${what}: a single warmStart is ambiguous for a batch.`, {
+      expected: 'options.warmStarts with one entry per matrix',
+      received: `warmStart with ${as.length} matrices`,
+      fix: 'use options.warmStarts',
+    });
+  }
+  for (const d of dampings) checkDamping(d, what);
+  const out: tf.Tensor2D[] = [];
+  try {
+    as.forEach((a, i) => {
+      const warmStart = warmStarts?.[i] ?? single.warmStart;
+      out.push(dampedInverse(a, dampings[i], { ...single, warmStart }));
+    });
+  } catch (error) {
+    for (const t of out) t.dispose();
+    throw error;
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+/**
+ * Which method 'auto' picks, and why, in one place. The thresholds come from the benchmark in
+ * bench/linalg.bench.ts (results in docs/benchmarks.md, "Linear algebra"): JS float64 on the host
+ * wins while the O(n³) work is small enough that backend dispatch and transfers dominate; above that
+ * the O(n³) work belongs in backend matMuls (blocked on cpu/wasm, Newton–Schulz on GPU backends where
+ * matMul is nearly free but every host read stalls the pipeline), and TensorFlow's own LAPACK-style
+ * kernels when the tensorflow backend is active.
+ */
+
+export type LinalgMethod = 'auto' | 'host' | 'blocked' | 'newton-schulz' | 'native';
+export type ConcreteMethod = Exclude<LinalgMethod, 'auto'>;
+export type LinalgOperation = 'inverse' | 'cholesky' | 'eigh' | 'solve';
+
+/**
+ * Largest n that 'auto' inverts on the host on cpu/wasm. Measured (docs/benchmarks.md): at n = 256
+ * host float64 and blocked cost about the same on wasm; at 512 blocked is several times faster.
+ */
+export const HOST_MAX_N = 256;
+/** On GPU backends small matrices still go to the host: a handful of tiny matMuls cost more in dispatch. */
+export const GPU_HOST_MAX_N = 64;
+/** Diagonal block size of the blocked method: factored on the host in float64. */
+export const BLOCKED_LEAF_N = 128;
+
+export const GPU_BACKENDS: readonly string[] = ['webgl', 'webgpu'];
+export const NATIVE_BACKENDS: readonly string[] = ['tensorflow'];
+
+/** Methods each operation implements (Newton–Schulz only computes inverses). */
+export const SUPPORTED_METHODS: Record<LinalgOperation, readonly ConcreteMethod[]> = {
+  inverse: ['host', 'blocked', 'newton-schulz', 'native'],
+  cholesky: ['host', 'blocked', 'native'],
+  eigh: ['host', 'native'],
+  solve: ['host', 'native'],
+};
+
+export interface MethodChoice {
+  method: ConcreteMethod;
+  reason: string;
+}
+
+export interface ChooseOptions {
+  /** The operation; default 'inverse'. */
+  operation?: LinalgOperation;
+  /** Whether native TensorFlow ops were detected; default: the backend name is 'tensorflow'. */
+  nativeAvailable?: boolean;
+}
+
+/** The method 'auto' uses for an n×n matrix on the named backend, with the reason. Pure: no tfjs calls. */
+export function chooseMethod(n: number, backendName: string, options: ChooseOptions = {}): MethodChoice {
+  const operation = options.operation ?? 'inverse';
+  const nativeAvailable = options.nativeAvailable ?? NATIVE_BACKENDS.includes(backendName);
+  if (nativeAvailable && NATIVE_BACKENDS.includes(backendName)) {
+    return { method: 'native', reason: `backend '${backendName}' executes TensorFlow's own linear-algebra kernels` };
+  }
+  if (operation === 'eigh' || operation === 'solve') {
+    return { method: 'host', reason: `${operation} runs in float64 on the host unless native TensorFlow ops are present` };
+  }
+  if (GPU_BACKENDS.includes(backendName)) {
+    if (n <= GPU_HOST_MAX_N) return { method: 'host', reason: `n = ${n} ≤ ${GPU_HOST_MAX_N}: too small to amortise GPU dispatch` };
+    if (operation === 'inverse') {
+      return { method: 'newton-schulz', reason: `GPU backend '${backendName}': matMul-only iteration stays on the device` };
+    }
+    return { method: 'blocked', reason: `GPU backend '${backendName}': trailing updates as device matMuls` };
+  }
+  if (n <= HOST_MAX_N) return { method: 'host', reason: `n = ${n} ≤ ${HOST_MAX_N}: float64 JS is as fast as device matMuls here` };
+  return { method: 'blocked', reason: `n = ${n} > ${HOST_MAX_N} on '${backendName}': O(n³) work as backend matMuls, ${BLOCKED_LEAF_N}-blocks on the host` };
+}
+
+/**
+ * What each float32 method guarantees for the relative residual ‖(A+λI)X − I‖_F/√n (u = 2⁻²⁴):
+ * ≤ factor·κ·u for κ(A+λI) ≤ maxKappa, asserted in inverse.test.ts for n ≤ 128 (random SPD and
+ * KFAC-like factors). Since factor·κ·u < 1e-4 needs κ ≤ 1e3 for factor ≤ 1.6, the tests also assert
+ * < 1e-4 up to κ = 1e3. Beyond maxKappa a float32 method either still meets the bound or throws
+ * CONVERGENCE_FAILED / NOT_POSITIVE_DEFINITE. The host method (float64, rounded once) is ≤ κ·u always.
+ */
+export const FLOAT32_GUARANTEE = {
+  blocked: { factor: 32, maxKappa: 1e5 },
+  'newton-schulz': { factor: 32, maxKappa: 1e4 },
+} as const;
