@@ -3,8 +3,11 @@
  * probabilities are renormalised and clipped to [1e-7, 1 - 1e-7] exactly as tf.losses in
  * tfjs-layers do, so the loss value matches `model.compile({loss: 'categoricalCrossentropy'})`) or
  * from logits (`fromLogits`: log-softmax, no clipping). The model's predictive distribution is the
- * categorical given by the probabilities, so `sampleTargets` draws one class per row with
- * tf.multinomial on the device and returns it one-hot: with these targets the gradient outer
+ * categorical given by the probabilities, so `sampleTargets` draws one class per row on the device
+ * and returns it one-hot. The draw is inverse-CDF sampling (the first class whose cumulative
+ * probability exceeds a seeded tf.randomUniform) rather than tf.multinomial, because tfjs generates
+ * seeded uniforms identically on every backend while the wasm Multinomial kernel has its own RNG;
+ * the same seed therefore gives the same targets on cpu, wasm and webgl. with these targets the gradient outer
  * products average to the true Fisher, which for rank-2 outputs equals the Gauss-Newton matrix of
  * this loss (Martens 2014, "New insights and perspectives on the natural gradient method", sec. 9.2).
  * For outputs of rank > 2 ([batch, ..., classes]) the loss averages over the extra positions, so the
@@ -16,8 +19,6 @@ import { assertPredictions, assertSameShape, assertTensor, deviceSeed } from './
 
 /** tfjs-layers' backend epsilon, used for its probability clipping. */
 const TFJS_EPSILON = 1e-7;
-/** Floor for log(p) when sampling: small enough not to change any representable probability mass. */
-const SAMPLING_FLOOR = 1e-30;
 
 export interface CrossEntropyOptions {
   /** Predictions are unnormalised logits (a linear output layer) rather than probabilities. */
@@ -37,15 +38,18 @@ export function rowCrossEntropy(oneHot: tf.Tensor, predictions: tf.Tensor, fromL
   return tf.neg(tf.sum(tf.mul(tf.cast(oneHot, 'float32'), logP), axis));
 }
 
-/** Class indices drawn from the predictive categorical, shape = predictions.shape minus last. */
+/** int32 class indices drawn from the predictive categorical, shape = predictions.shape minus last. */
 export function sampleClasses(predictions: tf.Tensor, fromLogits: boolean, seed: number): tf.Tensor {
   const classes = predictions.shape[predictions.rank - 1];
-  const logits2d = tf.reshape(
-    fromLogits ? predictions : tf.log(tf.clipByValue(predictions, SAMPLING_FLOOR, Number.MAX_VALUE)),
-    [-1, classes],
-  ) as tf.Tensor2D;
-  const drawn = tf.multinomial(logits2d, 1, seed, false);
-  return tf.reshape(drawn, predictions.shape.slice(0, -1));
+  const flat = tf.reshape(predictions, [-1, classes]);
+  const rows = flat.shape[0];
+  const weights = fromLogits ? tf.softmax(flat) : tf.relu(flat);
+  const cdf = tf.cumsum(weights, 1);
+  // Scaling u by the total mass makes unnormalised probabilities and float rounding harmless.
+  const total = tf.slice(cdf, [0, classes - 1], [rows, 1]);
+  const u = tf.mul(tf.randomUniform([rows, 1], 0, 1, 'float32', seed), total);
+  const below = tf.sum(tf.cast(tf.lessEqual(cdf, u), 'int32'), 1);
+  return tf.reshape(tf.minimum(below, classes - 1), predictions.shape.slice(0, -1));
 }
 
 export function categoricalCrossentropy(options: CrossEntropyOptions = {}): LossFunction {

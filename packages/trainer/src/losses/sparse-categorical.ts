@@ -2,7 +2,7 @@
  * Sparse categorical cross-entropy: the targets are integer class indices of shape
  * predictions.shape minus the class axis (a trailing axis of size 1 is accepted, like Keras).
  * Same loss value and predictive distribution as categoricalCrossentropy; `sampleTargets` returns
- * int32 class indices, drawn on the device with tf.multinomial.
+ * int32 class indices, drawn on the device like categoricalCrossentropy's (inverse CDF).
  */
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError, describeValue } from '@natgrad/core';
