@@ -136,6 +136,40 @@ describe('captureModel on a Sequential Dense model', () => {
   });
 });
 
+describe('Dense on inputs of rank > 2', () => {
+  it('flattens the leading dims into the batch for the captures, and still equals predict and model.apply', () => {
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ name: 'td', units: 5, activation: 'elu', inputShape: [3, 4] }));
+    model.add(tf.layers.flatten());
+    model.add(tf.layers.dense({ name: 'tout', units: 3, activation: 'softmax' }));
+    const cap = captureModel(model);
+    expect(cap.layers[0]).toMatchObject({ name: 'td', inputSize: 4, outputSize: 5 });
+    const input = tf.randomNormal([5, 3, 4], 0, 1, 'float32', 8);
+    const y = yOneHot();
+    const ours = cap.predict(input);
+    const theirs = model.predict(input) as tf.Tensor;
+    expect(maxDiff(ours, theirs)).toBeLessThan(1e-6);
+    const r = cap.computeGradients(input, y, categoricalCrossentropy(), { capture: true, fisher: 'empirical', seed: 0 });
+    const c = (r.captures as Record<string, LayerCapture>).td;
+    expect(c.input.shape).toEqual([15, 4]);
+    expect(c.outputGrad.shape).toEqual([15, 5]);
+    const [W, b] = model.getLayer('td').getWeights();
+    const [Wo, bo] = model.getLayer('tout').getWeights();
+    const forward = (e: tf.Tensor) => {
+      const pre = tf.add(tf.add(tf.matMul(tf.reshape(input, [15, 4]), W), b), e);
+      const h = tf.reshape(tf.elu(pre), [5, 15]);
+      return crossEntropy(y, tf.softmax(tf.add(tf.matMul(h, Wo), bo)));
+    };
+    const [g] = tf.grads(forward)([tf.zeros([15, 5])]);
+    expect(maxDiff(c.outputGrad, g)).toBeLessThan(1e-6);
+    expect(maxDiff(c.input, tf.reshape(input, [15, 4]))).toBe(0);
+    const ref = referenceGrads(model, input, y);
+    for (const name of Object.keys(ref.grads)) expect(maxDiff(r.grads[name], ref.grads[name])).toBeLessThan(1e-6);
+    disposeResult(r);
+    model.dispose();
+  });
+});
+
 describe('captureModel on a functional model with a branch and an add', () => {
   function branchy(): tf.LayersModel {
     const inp = tf.input({ shape: [4] });
