@@ -15,6 +15,8 @@ export type {
   TrainerCallbacks,
   TrainerConfig,
 } from './trainer';
+export { adamw, diagonal, diagonalFop, fop, kfac, presets, sgd } from './presets';
+export type { CurvaturePresetOptions, PresetName, PresetOptions } from './presets';
 export { AdamW, adamwRule } from './update-rules/adamw';
 export type { AdamWOptions } from './update-rules/adamw';
 export { Sgd, sgdRule } from './update-rules/sgd';
@@ -32,7 +34,6 @@ export type { ReduceLROnPlateauOptions } from './lr-schedules';
 export { clipByMeanNorm, globalNorm } from './clipping';
 export { Rng } from './rng';
 export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
-export { quadraticModelChange, reductionRatio } from './lm-damping';
 export { PHASES } from './timings';
 export type { Phase, PhaseTimings } from './timings';
 export * from './capture/index';

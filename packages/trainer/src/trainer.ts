@@ -28,13 +28,13 @@ import {
   describeValue,
   resolveSchedule,
 } from '@natgrad/core';
+import { quadraticModelChange, reductionRatio } from '@natgrad/damping';
 import { identity } from '@natgrad/projection';
 import { type CaptureOptions, type ModelCapture, captureModel } from './capture/index';
 import { CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
 import { NameCanonicalizer, type StoredState, loadState, readFileBytes, storeState, writeFileAtomic } from './checkpoint';
 import { clipByMeanNorm, globalNorm, validateMaxNorm } from './clipping';
 import { type Batch, checkXY, disposeElement, elementXY, tensorBatches, trimBatch } from './dataset';
-import { quadraticModelChange, reductionRatio } from './lm-damping';
 import { type LossName, resolveLoss } from './losses/index';
 import type { ReduceLROnPlateau } from './lr-schedules';
 import { Rng } from './rng';
@@ -483,11 +483,13 @@ export class Trainer {
         return d;
       });
       const after = this.inferenceLoss(x, y);
-      const q = quadraticModelChange(this.curvature!, meanGrads, delta, damping);
+      const q = quadraticModelChange(meanGrads, delta, this.curvature!, damping);
       disposeMap(delta);
       disposeMap(before.snapshot);
+      // NaN (non-finite inputs) is passed on: the schedule treats it as a failed step.
       const rho = reductionRatio(before.loss, after, q);
-      if (Number.isFinite(rho)) this.damping!.observe!({ step: stepIndex, reductionRatio: rho });
+      q.dispose();
+      this.damping!.observe!({ step: stepIndex, reductionRatio: rho });
     });
   }
 
