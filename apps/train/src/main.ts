@@ -1,0 +1,69 @@
+/**
+ * The `natgrad` command line: subcommand dispatch and error reporting. A NatgradError (bad flag,
+ * missing dataset, unavailable backend...) is printed as its message only (no stack trace), and
+ * under --json also as one {"event":"error"} line on stdout; exit status 2 for usage errors, 1 for
+ * other failures. NATGRAD_DEBUG=1 adds stack traces.
+ */
+import { NatgradError } from '@natgrad/core';
+import * as tf from '@tensorflow/tfjs';
+import { bundleCommand, BUNDLE_HELP } from './commands/bundle';
+import { COMPARE_HELP, compareCommand } from './commands/compare';
+import type { Output } from './commands/output';
+import { trainCommand } from './commands/train';
+import { FlagError } from './flags/flag-error';
+import { trainHelp } from './flags/train-flags';
+
+export const USAGE = `Usage: natgrad <command> [flags]
+
+Commands:
+  train     train a model (default: a small CNN on the embedded MNIST digits with FOP)
+  compare   plot and tabulate several runs: natgrad compare runs/a runs/b
+  bundle    write a self-contained folder that runs with plain node: natgrad bundle <dir>
+  help      natgrad help <command> shows the flags of a command
+`;
+
+const COMMANDS: Record<string, (argv: string[], out: Output) => Promise<number>> = {
+  train: trainCommand,
+  compare: compareCommand,
+  bundle: bundleCommand,
+};
+
+const HELP: Record<string, () => string> = {
+  train: trainHelp,
+  compare: () => COMPARE_HELP,
+  bundle: () => BUNDLE_HELP,
+};
+
+export async function main(argv: string[], out: Output): Promise<number> {
+  // PROD silences tfjs' console banners ("looks like you are running TensorFlow.js in Node.js"),
+  // which would otherwise land between progress lines and in --json output.
+  tf.env().set('PROD', true);
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    const topic = command === 'help' ? rest[0] : undefined;
+    out.stdout(topic && HELP[topic] ? HELP[topic]() : USAGE);
+    return 0;
+  }
+  const run = COMMANDS[command];
+  if (run === undefined) {
+    return report(new FlagError(command, [{ flag: 'command', message: `unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(', ')}` }]), out, rest.includes('--json'));
+  }
+  try {
+    return await run(rest, out);
+  } catch (error) {
+    return report(error, out, rest.includes('--json'));
+  }
+}
+
+function report(error: unknown, out: Output, json: boolean): number {
+  const debug = process.env.NATGRAD_DEBUG === '1';
+  if (error instanceof NatgradError) {
+    out.stderr(`natgrad: ${error.message}\n${debug && error.stack ? `${error.stack}\n` : ''}`);
+    if (json) out.stdout(`${JSON.stringify({ event: 'error', code: error.code, message: error.message, expected: error.expected, received: error.received, fix: error.fix })}\n`);
+    return error instanceof FlagError ? 2 : 1;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  out.stderr(`natgrad: ${message}\n${debug && error instanceof Error ? `${error.stack}\n` : '(set NATGRAD_DEBUG=1 for a stack trace)\n'}`);
+  if (json) out.stdout(`${JSON.stringify({ event: 'error', code: 'INTERNAL', message })}\n`);
+  return 1;
+}
