@@ -1,0 +1,123 @@
+/**
+ * Benchmark of every linalg method on the cpu and wasm backends: median wall time of a damped inverse
+ * (and Cholesky / eigh) of a KFAC-like factor with κ(A + λI) = 1e3, plus the float64-measured relative
+ * residual ‖(A+λI)X − I‖_F/√n. Prints markdown tables for docs/benchmarks.md. Never run in tests.
+ *
+ *   pnpm --filter @natgrad/linalg bench            # n = 64 … 1024
+ *   pnpm --filter @natgrad/linalg bench -- --large # adds n = 2048
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import os from 'node:os';
+import { type ConcreteMethod, cholesky, dampedInverseDetailed, eigh, inverseResidual } from '../src/index';
+import { dampingForCondition, kfacFactor } from '../src/test-matrices';
+
+const large = process.argv.includes('--large');
+const sizes = large ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512, 1024];
+const KAPPA = 1e3;
+
+/** Largest n per (backend, method) that finishes in seconds; beyond it the cell says "skipped". */
+const LIMITS: Record<string, Partial<Record<string, number>>> = {
+  cpu: { host: 1024, blocked: 1024, 'newton-schulz': 256, 'ns-warm': 256, 'cholesky-blocked': 1024, eigh: 512 },
+  wasm: { host: 2048, blocked: 2048, 'newton-schulz': 512, 'ns-warm': 1024, 'cholesky-blocked': 2048, eigh: 512 },
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function time(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    const r = fn();
+    // Results are synchronous tensors; reading one value makes sure device work has finished.
+    (Array.isArray(r) ? r[0] : r).dataSync();
+    out.push(performance.now() - t0);
+    tf.dispose(r);
+  }
+  return median(out);
+}
+
+const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
+
+async function run(backend: string): Promise<string> {
+  await tf.setBackend(backend);
+  await tf.ready();
+  const columns = ['host', 'blocked', 'newton-schulz', 'ns-warm', 'cholesky-blocked', 'eigh'];
+  const lines = [
+    `### Backend: ${backend}`,
+    '',
+    '| n | ' + columns.join(' | ') + ' |',
+    '|---|' + columns.map(() => '---').join('|') + '|',
+  ];
+  for (const n of sizes) {
+    const { a: raw, lambdaMax } = kfacFactor(n, 1);
+    const damping = dampingForCondition(lambdaMax, KAPPA);
+    const a = tf.tensor2d(Float32Array.from(raw), [n, n]);
+    const reps = n <= 256 ? 5 : n <= 512 ? 3 : 1;
+    const cells: string[] = [];
+    for (const col of columns) {
+      if (n > (LIMITS[backend][col] ?? 0)) {
+        cells.push('skipped');
+        continue;
+      }
+      let ms: number;
+      let note = '';
+      if (col === 'eigh') {
+        ms = time(() => {
+          const r = eigh(a, { method: 'host' });
+          return [r.values, r.vectors];
+        }, reps);
+      } else if (col === 'cholesky-blocked') {
+        ms = time(() => cholesky(a, damping, { method: 'blocked' }), reps);
+      } else if (col === 'ns-warm') {
+        // Warm start from the inverse of the factor before a 5% EMA-like change (A_prev = 0.95 A).
+        const prev = tf.mul(a, 0.95) as tf.Tensor2D;
+        const start = dampedInverseDetailed(prev, damping, { method: n <= 256 ? 'host' : 'blocked' }).inverse;
+        let iterations = 0;
+        ms = time(() => {
+          const r = dampedInverseDetailed(a, damping, { method: 'newton-schulz', warmStart: start });
+          iterations = r.iterations ?? 0;
+          return r.inverse;
+        }, reps);
+        const check = dampedInverseDetailed(a, damping, { method: 'newton-schulz', warmStart: start }).inverse;
+        note = ` (${iterations} it, r=${inverseResidual(a, damping, check).toExponential(1)})`;
+        tf.dispose([prev, start, check]);
+      } else {
+        const method = col as ConcreteMethod;
+        let iterations: number | undefined;
+        ms = time(() => {
+          const r = dampedInverseDetailed(a, damping, { method });
+          iterations = r.iterations;
+          return r.inverse;
+        }, reps);
+        const x = dampedInverseDetailed(a, damping, { method }).inverse;
+        const r = n <= 1024 ? inverseResidual(a, damping, x).toExponential(1) : 'n/a';
+        note = iterations === undefined ? ` (r=${r})` : ` (${iterations} it, r=${r})`;
+        x.dispose();
+      }
+      cells.push(fmt(ms) + note);
+    }
+    a.dispose();
+    lines.push(`| ${n} | ${cells.join(' | ')} |`);
+    console.error(`[${backend}] n=${n} done`);
+  }
+  return lines.join('\n');
+}
+
+const header = [
+  '## Linear algebra',
+  '',
+  `Command: \`pnpm --filter @natgrad/linalg bench${large ? ' -- --large' : ''}\` (packages/linalg/bench/linalg.bench.ts).`,
+  `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, tfjs ${tf.version.tfjs}.`,
+  `Matrix: KFAC-like factor Xᵀ X / m (m = n/2, rank-deficient) damped to κ(A + λI) = ${KAPPA}. Median of 5 (n ≤ 256), 3 (n = 512), 1 (larger) runs.`,
+  'Cells: wall time of one call, float64-measured relative residual r = ‖(A+λI)X − I‖_F/√n, Newton–Schulz iterations.',
+  "Columns: host = float64 JS Cholesky inverse; blocked = recursive Schur-complement inverse, 128-blocks on the host, matMuls on the backend;",
+  'newton-schulz = cold start X₀ = I/min(‖M‖_F, ‖M‖_∞); ns-warm = warm start from the inverse of 0.95·A; cholesky-blocked = blocked right-looking Cholesky; eigh = float64 Householder + QL.',
+  '',
+];
+const tables: string[] = [];
+for (const backend of ['wasm', 'cpu']) tables.push(await run(backend));
+console.log([...header, tables.join('\n\n')].join('\n'));
