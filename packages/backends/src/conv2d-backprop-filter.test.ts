@@ -3,20 +3,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { NatgradError } from '@natgrad/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type FilterGradGeometry, filterGradient, tensorFilterGradOps } from './conv2d-backprop-filter';
+import { maxAbsDiff, seededValues, sizeOf } from './test-helpers';
 import { installWasmTrainingKernels } from './wasm-training-kernels';
-
-/** Seeded values in [-1, 1) so failures reproduce. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** dW straight from its definition (NHWC), in float64: the reference no backend shares. */
 function referenceFilterGrad(
@@ -46,13 +34,6 @@ function referenceFilterGrad(
             }
           }
   return out;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 interface Case {
@@ -122,9 +103,9 @@ describe('filterGradient rewrite (tf ops, cpu)', () => {
 
   for (const c of [...cases, ...dilatedCases]) {
     it(`matches the definition: ${c.label}`, () => {
-      const xv = values(size(c.x), 1);
+      const xv = seededValues(sizeOf(c.x), 1);
       const dyShape = dyShapeOf(c);
-      const dyv = values(size(dyShape), 2);
+      const dyv = seededValues(sizeOf(dyShape), 2);
       const ref = referenceFilterGrad(xv, c.x, dyv, dyShape, geometry(c));
       const before = tf.memory().numTensors;
       const got = tf.tidy(() =>
@@ -139,9 +120,9 @@ describe('filterGradient rewrite (tf ops, cpu)', () => {
 
   it('handles NCHW by permuting instead of converting', () => {
     const c = cases[0];
-    const xv = values(size(c.x), 3);
+    const xv = seededValues(sizeOf(c.x), 3);
     const dyShape = dyShapeOf(c);
-    const dyv = values(size(dyShape), 4);
+    const dyv = seededValues(sizeOf(dyShape), 4);
     const ref = referenceFilterGrad(xv, c.x, dyv, dyShape, geometry(c));
     const got = tf.tidy(() => {
       const x = tf.transpose(tf.tensor4d(xv, c.x), [0, 3, 1, 2]) as tf.Tensor4D;
@@ -159,8 +140,8 @@ describe('Conv2DBackpropFilter kernel on wasm', () => {
 
   for (const c of cases) {
     it(`equals the cpu kernel: ${c.label}`, async () => {
-      const xv = values(size(c.x), 5);
-      const dyv = values(size(dyShapeOf(c)), 6);
+      const xv = seededValues(sizeOf(c.x), 5);
+      const dyv = seededValues(sizeOf(dyShapeOf(c)), 6);
       await tf.setBackend('cpu');
       const expected = runKernel(xv, c, dyv);
       await tf.setBackend('wasm');
@@ -177,8 +158,8 @@ describe('Conv2DBackpropFilter kernel on wasm', () => {
 
   it('equals the cpu kernel for NCHW inputs', async () => {
     const c = cases[0];
-    const xv = values(size(c.x), 7);
-    const dyv = values(size(dyShapeOf(c)), 8);
+    const xv = seededValues(sizeOf(c.x), 7);
+    const dyv = seededValues(sizeOf(dyShapeOf(c)), 8);
     await tf.setBackend('cpu');
     const expected = runKernel(xv, c, dyv, 'NCHW');
     await tf.setBackend('wasm');
@@ -187,8 +168,8 @@ describe('Conv2DBackpropFilter kernel on wasm', () => {
 
   it('makes tf.grad of conv2d work end to end (both gradients equal cpu)', async () => {
     const c = cases[0];
-    const xv = values(size(c.x), 9);
-    const fv = values(size(c.filter), 10);
+    const xv = seededValues(sizeOf(c.x), 9);
+    const fv = seededValues(sizeOf(c.filter), 10);
     const grads = () =>
       tf.tidy(() => {
         const loss = (x: tf.Tensor, f: tf.Tensor) =>
@@ -218,7 +199,7 @@ describe('Conv2DBackpropFilter kernel on wasm', () => {
           kernelInitializer: tf.initializers.constant({ value: 0.05 }),
           biasInitializer: tf.initializers.constant({ value: 0.01 }),
         });
-        const x = tf.tensor4d(values(2 * 6 * 6 * 3, 11), [2, 6, 6, 3]);
+        const x = tf.tensor4d(seededValues(2 * 6 * 6 * 3, 11), [2, 6, 6, 3]);
         layer.apply(x);
         const { grads } = tf.variableGrads(() => tf.sum(layer.apply(x) as tf.Tensor) as tf.Scalar);
         const out = Object.values(grads).map((g) => g.dataSync());

@@ -8,24 +8,8 @@ import {
   batchMatMulGradConfig,
   transposeStrategyFor,
 } from './matmul-gradient';
+import { maxAbsDiff, seededValues } from './test-helpers';
 import { installWasmTrainingKernels } from './wasm-training-kernels';
-
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 interface Case {
   label: string;
@@ -48,10 +32,10 @@ const flagCases: Case[] = [
 
 /** Inputs of a case plus an arbitrary (not all-ones) upstream gradient. */
 function inputs(c: Case, seed: number) {
-  const a = tf.tensor(values(c.a.reduce((x, y) => x * y, 1), seed), c.a);
-  const b = tf.tensor(values(c.b.reduce((x, y) => x * y, 1), seed + 1), c.b);
+  const a = tf.tensor(seededValues(c.a.reduce((x, y) => x * y, 1), seed), c.a);
+  const b = tf.tensor(seededValues(c.b.reduce((x, y) => x * y, 1), seed + 1), c.b);
   const out = tf.matMul(a, b, c.transposeA, c.transposeB);
-  const dy = tf.tensor(values(out.size, seed + 2), out.shape);
+  const dy = tf.tensor(seededValues(out.size, seed + 2), out.shape);
   out.dispose();
   return { a, b, dy };
 }
@@ -157,9 +141,9 @@ describe('matMul training kernels on wasm', () => {
   it('fused.matMul gradients (what tf.layers Dense uses) equal cpu', async () => {
     const run = () =>
       tf.tidy(() => {
-        const x = tf.tensor2d(values(6 * 5, 13), [6, 5]);
-        const w = tf.tensor2d(values(5 * 4, 14), [5, 4]);
-        const bias = tf.tensor1d(values(4, 15));
+        const x = tf.tensor2d(seededValues(6 * 5, 13), [6, 5]);
+        const w = tf.tensor2d(seededValues(5 * 4, 14), [5, 4]);
+        const bias = tf.tensor1d(seededValues(4, 15));
         const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
           tf.sum(tf.square(tf.fused.matMul({ a: xx as tf.Tensor2D, b: ww as tf.Tensor2D, bias: bb, activation: 'relu' })));
         return tf.grads(f)([x, w, bias]).map((g) => g.dataSync());

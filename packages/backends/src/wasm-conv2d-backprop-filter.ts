@@ -7,44 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
-import { type FilterGradGeometry, type FilterGradOps, filterGradient } from './conv2d-backprop-filter';
-
-interface DisposingBackend {
-  disposeData(dataId: object): boolean;
-}
-
-function kernelFunc(name: string, backendName: string): tf.KernelFunc {
-  const config = tf.getKernel(name, backendName);
-  if (config === undefined) {
-    throw new NatgradError('UNSUPPORTED_BACKEND', `The ${backendName} backend has no ${name} kernel`, {
-      expected: `a ${backendName} backend that registers ${name}`,
-      received: `no ${name} kernel for ${backendName}`,
-      fix: 'use @tensorflow/tfjs-backend-wasm of the version pinned in the workspace catalog (4.22.0)',
-    });
-  }
-  return config.kernelFunc;
-}
-
-/** The rewrite's primitives bound to one backend's kernels. */
-function backendOps(backend: object, backendName: string): FilterGradOps<tf.TensorInfo> {
-  const transpose = kernelFunc('Transpose', backendName);
-  const conv2d = kernelFunc('Conv2D', backendName);
-  const slice = kernelFunc('Slice', backendName);
-  return {
-    shape: (x) => x.shape,
-    transpose: (x, perm) => transpose({ inputs: { x }, backend, attrs: { perm } }) as tf.TensorInfo,
-    conv2d: (x, filter, strides, dilations, pad) =>
-      conv2d({
-        inputs: { x, filter },
-        backend,
-        attrs: { strides, dilations, pad, dataFormat: 'NHWC', dimRoundingMode: undefined } as unknown as tf.NamedAttrMap,
-      }) as tf.TensorInfo,
-    slice: (x, begin, size) => slice({ inputs: { x }, backend, attrs: { begin, size } }) as tf.TensorInfo,
-    dispose: (x) => {
-      (backend as DisposingBackend).disposeData(x.dataId);
-    },
-  };
-}
+import { backendOps } from './backend-kernel-ops';
+import { type FilterGradGeometry, filterGradient } from './conv2d-backprop-filter';
 
 /** Geometry of the forward conv from the kernel's attrs, as tfjs itself would compute it. */
 export function geometryFromAttrs(

@@ -10,6 +10,7 @@ describe('installWasmTrainingKernels', () => {
     const stockMatMul = tf.getKernel('BatchMatMul', 'wasm')!;
     expect(installWasmTrainingKernels()).toEqual({
       conv2dBackpropFilter: 'registered',
+      conv2dBackpropInputKernel: 'wrapped',
       batchMatMulKernel: 'wrapped',
       batchMatMulGradient: 'registered',
     });
@@ -22,6 +23,7 @@ describe('installWasmTrainingKernels', () => {
 
     expect(installWasmTrainingKernels()).toEqual({
       conv2dBackpropFilter: 'already-installed',
+      conv2dBackpropInputKernel: 'already-installed',
       batchMatMulKernel: 'already-installed',
       batchMatMulGradient: 'already-installed',
     });

@@ -1,6 +1,7 @@
 /**
  * Fills the wasm backend's training gaps (tfjs 4.22): registers the missing Conv2DBackpropFilter
- * kernel, wraps BatchMatMul so transpose flags never reach the slow wasm path, and replaces the
+ * kernel, routes Conv2DBackpropInput through XNNPACK's conv2d, wraps BatchMatMul so transpose flags
+ * never reach the slow wasm path, and replaces the
  * BatchMatMul gradient with the explicit-transpose one. Registration is global to the tfjs engine,
  * so every replacement computes exactly what the stock one does (tests compare them on cpu and
  * wasm); it only changes speed, or turns a "kernel not found" error into a result.
@@ -9,11 +10,13 @@ import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
 import { batchMatMulGradConfig } from './matmul-gradient';
 import { conv2dBackpropFilterKernel } from './wasm-conv2d-backprop-filter';
+import { conv2dBackpropInputKernel } from './wasm-conv2d-backprop-input';
 import { explicitTransposeMatMul } from './wasm-matmul-kernel';
 
 /** What installWasmTrainingKernels changed (or found already in place) in the tfjs registries. */
 export interface WasmTrainingKernelsReport {
   conv2dBackpropFilter: 'registered' | 'already-installed' | 'stock-present';
+  conv2dBackpropInputKernel: 'wrapped' | 'already-installed';
   batchMatMulKernel: 'wrapped' | 'already-installed';
   batchMatMulGradient: 'registered' | 'already-installed';
 }
@@ -27,10 +30,11 @@ const installed = new WeakSet<tf.KernelFunc>();
 export function installWasmTrainingKernels(): WasmTrainingKernelsReport {
   const matMul = tf.getKernel('BatchMatMul', 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
-  if (matMul === undefined || transpose === undefined || tf.getKernel('Conv2D', 'wasm') === undefined) {
+  const inputGrad = tf.getKernel('Conv2DBackpropInput', 'wasm');
+  if (matMul === undefined || transpose === undefined || inputGrad === undefined) {
     throw new NatgradError('BACKEND_UNAVAILABLE', 'The wasm backend is not loaded', {
       expected: 'the kernels of @tensorflow/tfjs-backend-wasm registered with tfjs',
-      received: 'no wasm BatchMatMul/Transpose/Conv2D kernel',
+      received: 'no wasm BatchMatMul/Transpose/Conv2DBackpropInput kernel',
       fix: "add `import '@tensorflow/tfjs-backend-wasm'` before calling installWasmTrainingKernels (or use selectBackend({ prefer: 'wasm' }))",
     });
   }
@@ -45,6 +49,15 @@ export function installWasmTrainingKernels(): WasmTrainingKernelsReport {
   } else {
     // A future tfjs-backend-wasm with its own kernel wins over the rewrite.
     conv2dBackpropFilter = installed.has(filterKernel.kernelFunc) ? 'already-installed' : 'stock-present';
+  }
+
+  let inputKernelState: WasmTrainingKernelsReport['conv2dBackpropInputKernel'] = 'already-installed';
+  if (!installed.has(inputGrad.kernelFunc)) {
+    const kernelFunc = conv2dBackpropInputKernel(inputGrad.kernelFunc, 'wasm');
+    installed.add(kernelFunc);
+    tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+    tf.registerKernel({ ...inputGrad, kernelFunc });
+    inputKernelState = 'wrapped';
   }
 
   let batchMatMulKernel: WasmTrainingKernelsReport['batchMatMulKernel'] = 'already-installed';
@@ -63,5 +76,5 @@ export function installWasmTrainingKernels(): WasmTrainingKernelsReport {
     tf.registerGradient(batchMatMulGradConfig);
     batchMatMulGradient = 'registered';
   }
-  return { conv2dBackpropFilter, batchMatMulKernel, batchMatMulGradient };
+  return { conv2dBackpropFilter, conv2dBackpropInputKernel: inputKernelState, batchMatMulKernel, batchMatMulGradient };
 }
