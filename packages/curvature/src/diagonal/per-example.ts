@@ -14,7 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerCapture, LayerInfo } from '@natgrad/core';
-import { inputRows, outputRows } from '../kfac/factors';
+import { inputRows, outputRows, toKernelOrder } from '../kfac/factors';
+import { matMulTransposeA } from '../shared/matmul';
 import { kernelShape, outSize } from '../shared/block-matrix';
 
 /** Upper bound on the floats of one chunk of per-example gradients (64 MiB of float32). */
@@ -32,7 +33,7 @@ export function fisherDiagonal(layer: LayerInfo, capture: LayerCapture, batchSiz
     let kernel: tf.Tensor;
     let bias: tf.Tensor | undefined;
     if (rowsPerExample === 1) {
-      kernel = tf.mul(tf.matMul(tf.square(x), tf.square(og), true, false), batchSize);
+      kernel = tf.mul(matMulTransposeA(tf.square(x), tf.square(og)), batchSize);
       bias = layer.bias === null ? undefined : tf.mul(tf.sum(tf.square(og), 0), batchSize);
     } else {
       const p = x.shape[1];
@@ -46,14 +47,15 @@ export function fisherDiagonal(layer: LayerInfo, capture: LayerCapture, batchSiz
           tf.tidy(() => {
             const xs = tf.slice(x3, [start, 0, 0], [size, rowsPerExample, p]);
             const gs = tf.slice(g3, [start, 0, 0], [size, rowsPerExample, out]);
-            return tf.sum(tf.square(tf.matMul(xs, gs, true, false)), 0);
+            return tf.sum(tf.square(matMulTransposeA(xs, gs)), 0);
           }),
         );
       }
       kernel = tf.mul(parts.length === 1 ? parts[0] : tf.addN(parts), batchSize);
       bias = layer.bias === null ? undefined : tf.mul(tf.sum(tf.square(tf.sum(g3, 1)), 0), batchSize);
     }
-    kernel = tf.reshape(kernel, kernelShape(layer));
+    // Rows of a conv's statistic are channel-major (see patches.ts); the variable is in kernel order.
+    kernel = tf.reshape(toKernelOrder(layer, kernel, [0]), kernelShape(layer));
     return bias === undefined ? { kernel } : { kernel, bias };
   });
 }

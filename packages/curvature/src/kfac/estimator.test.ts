@@ -18,6 +18,7 @@ import {
   trace,
   withOnes,
 } from '../testing/brute-force';
+import { diagonal } from '../diagonal/estimator';
 import { kfac } from './estimator';
 
 type Problem = DenseProblem | ConvProblem;
@@ -194,8 +195,12 @@ describe('kfac', () => {
     off.dispose();
   });
 
-  it('gives the same results on the cpu and wasm backends from the same capture data', async () => {
-    const p = problems[1] as ConvProblem;
+  for (const geometry of [
+    { strides: [2, 2], dilation: [1, 1], padding: 'same' },
+    { strides: [1, 1], dilation: [2, 2], padding: 'valid' },
+  ] as const)
+  it(`gives the same results on the cpu and wasm backends from the same capture data (stride ${geometry.strides[0]}, dilation ${geometry.dilation[0]})`, async () => {
+    const p = convProblem(34, { n: 3, size: [5, 5], cin: 2, cout: 3, kernel: [3, 3], ...geometry, strides: [...geometry.strides], dilation: [...geometry.dilation] });
     const data = {
       input: p.capture.input.arraySync(),
       outputGrad: p.capture.outputGrad.arraySync(),
@@ -215,7 +220,7 @@ describe('kfac', () => {
         const est = kfac({ damping: mode });
         est.init([layer], { [layer.kernel]: kernel, [layer.bias]: bias });
         const before = tf.memory().numTensors;
-        est.updateStatistics({ captures: { [layer.name]: { input, outputGrad } }, grads: {}, batchSize: 5 });
+        est.updateStatistics({ captures: { [layer.name]: { input, outputGrad } }, grads: {}, batchSize: 3 });
         est.refreshInverses(0.01);
         const pre = est.precondition({ [layer.kernel]: kernel, [layer.bias]: bias });
         const fv = est.multiply({ [layer.kernel]: kernel, [layer.bias]: bias });
@@ -224,11 +229,19 @@ describe('kfac', () => {
         est.dispose();
         expect(tf.memory().numTensors).toBe(before - 2); // only the estimator's own factors are gone
       }
+      const diag = diagonal();
+      diag.init([layer], { [layer.kernel]: kernel, [layer.bias]: bias });
+      diag.updateStatistics({ captures: { [layer.name]: { input, outputGrad } }, grads: {}, batchSize: 3 });
+      const d = diag.statistic(layer.kernel);
+      out.push(Array.from(d.dataSync()));
+      d.dispose();
+      diag.dispose();
       results[backend] = out;
       tf.dispose([kernel, bias, input, outputGrad]);
     }
     await tf.setBackend('cpu');
-    for (let m = 0; m < 2; m++) expect(relError(results.wasm[m], results.cpu[m])).toBeLessThan(1e-4);
+    p.dispose();
+    for (let m = 0; m < 3; m++) expect(relError(results.wasm[m], results.cpu[m])).toBeLessThan(1e-4);
   });
 
   it('rejects bad options, layers, captures and parameter maps with NatgradError', () => {

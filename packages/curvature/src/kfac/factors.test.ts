@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convProblem, denseProblem, flat, relError, secondMoment, withOnes } from '../testing/brute-force';
-import { augment, batchFactors, inputRows, outputRows } from './factors';
+import { augment, batchFactors, inputRows, outputRows, toKernelOrder } from './factors';
 
 describe('batchFactors', () => {
   beforeAll(async () => {
@@ -62,7 +62,9 @@ describe('batchFactors', () => {
       expect(relError(g.dataSync(), flat(secondMoment(p.perExampleOutputGrads.flat(), n)))).toBeLessThan(1e-5);
       // sum_{n,t} a_{n,t} outputGrad_{n,t}^T is the mean-loss kernel gradient; compare with tf.conv2d's own
       // Conv2DBackpropFilter: proves patch columns follow the kernel's [kh, kw, cin] flattening.
-      const grad = tf.tidy(() => tf.matMul(augment(p.layer, inputRows(p.layer, p.capture.input)), outputRows(p.layer, p.capture.outputGrad), true, false));
+      const grad = tf.tidy(() =>
+        toKernelOrder(p.layer, tf.matMul(augment(p.layer, inputRows(p.layer, p.capture.input)), outputRows(p.layer, p.capture.outputGrad), true, false), [0]),
+      );
       const kernelRows = grad.dataSync().slice(0, p.kernelGrad.length);
       expect(relError(kernelRows, p.kernelGrad)).toBeLessThan(1e-5);
       tf.dispose([a, g, grad]);

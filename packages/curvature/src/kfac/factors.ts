@@ -15,12 +15,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerCapture, LayerInfo } from '@natgrad/core';
-import { extractPatches } from './patches';
+import { matMulTransposeA } from '../shared/matmul';
+import { extractPatchesChannelMajor, kernelOrder } from './patches';
 
-/** The layer's input rows (patches for Conv2D), NOT bias-augmented: [N*L, P]. Caller owns it. */
+/**
+ * The layer's input rows, NOT bias-augmented: [N*L, P]. For Conv2D the columns are in the
+ * channel-major order of extractPatchesChannelMajor; toKernelOrder() maps results back. Caller owns it.
+ */
 export function inputRows(layer: LayerInfo, input: tf.Tensor): tf.Tensor2D {
   if (layer.kind === 'dense') return tf.reshape(input, [-1, layer.inputSize]);
-  return extractPatches(input as tf.Tensor4D, layer);
+  return extractPatchesChannelMajor(input as tf.Tensor4D, layer);
 }
 
 /** Output gradients as [N*L, out] rows in the same (n, y, x) order as inputRows. Caller owns it. */
@@ -35,14 +39,26 @@ export function augment(layer: LayerInfo, rows: tf.Tensor2D): tf.Tensor2D {
   return tf.concat([rows, tf.ones([rows.shape[0], 1])], 1);
 }
 
-/** A and G of one batch (formulas in the module header). The caller owns both tensors. */
+/**
+ * Reorders the input-side axes of a statistic computed from inputRows (channel-major for Conv2D)
+ * into kernel order; `axes` lists which axes are input-side (A: both, a per-example product: one).
+ * Works with or without the trailing bias entry. Identity for Dense and single-tap convolutions.
+ */
+export function toKernelOrder<T extends tf.Tensor>(layer: LayerInfo, m: T, axes: readonly number[]): T {
+  if (layer.kind === 'dense' || layer.kernelSize[0] * layer.kernelSize[1] === 1 || layer.inChannels === 1) return m;
+  const order = kernelOrder(layer);
+  const index = m.shape[axes[0]] === order.length ? order : [...order, order.length];
+  return tf.tidy(() => axes.reduce<tf.Tensor>((t, axis) => tf.gather(t, index, axis), m)) as T;
+}
+
+/** A and G of one batch (formulas in the module header), A in kernel order. The caller owns both. */
 export function batchFactors(layer: LayerInfo, capture: LayerCapture, batchSize: number): { a: tf.Tensor2D; g: tf.Tensor2D } {
   return tf.tidy(() => {
     const a = augment(layer, inputRows(layer, capture.input));
     const g = outputRows(layer, capture.outputGrad);
     return {
-      a: tf.div(tf.matMul(a, a, true, false), a.shape[0]) as tf.Tensor2D,
-      g: tf.mul(tf.matMul(g, g, true, false), batchSize) as tf.Tensor2D,
+      a: toKernelOrder(layer, tf.div(matMulTransposeA(a, a), a.shape[0]) as tf.Tensor2D, [0, 1]),
+      g: tf.mul(matMulTransposeA(g, g), batchSize) as tf.Tensor2D,
     };
   });
 }

@@ -4,13 +4,17 @@
  * sees the patch a_{n,t} = the kh x kw x cin input values under the kernel, and the layer is the
  * Dense map a_{n,t} -> a_{n,t} W with W the kernel flattened to [kh*kw*cin, cout].
  *
- * The patches stay on the device: the input is zero-padded once (TF 'same' convention: the extra
- * pixel of an odd total padding goes after), then each of the kh*kw kernel taps is ONE strided slice
- * of the padded input and the taps are concatenated on the channel axis. That is kh*kw device ops
- * and pure data movement (N*L*P floats), against the N*L*P^2 multiply-adds of a convolution with a
- * one-hot gathering kernel. Tap (i, j) and channel c land in column (i*kw + j)*cin + c, the
- * row-major order of the kernel's [kh, kw, cin, cout] -> [kh*kw*cin, cout] reshape (tested against
- * tf.conv2d's own kernel gradient).
+ * The patches stay on the device and are gathered by ONE depthwise convolution with a fixed one-hot
+ * filter [kh, kw, cin, kh*kw] (filter[i, j, c, m] = [m = i*kw + j]) on the explicitly zero-padded
+ * input (TF 'same' convention: the extra pixel of an odd total padding goes after). That costs
+ * N*L*P*kh*kw multiply-adds — not the N*L*P^2 of a full convolution with a one-hot kernel — and
+ * measured 10-20x faster on the cpu backend than kh*kw strided slices and a concat (the cpu slice
+ * and concat kernels move data element by element); on wasm both are within 2x.
+ *
+ * A depthwise convolution emits channel c, tap (i, j) at column c*kh*kw + i*kw + j ("channel-major"),
+ * while the kernel's [kh, kw, cin, cout] -> [kh*kw*cin, cout] reshape orders rows (i*kw + j)*cin + c
+ * ("kernel order"). Statistics are computed in channel-major order and only their small P x P or
+ * P x out results are permuted to kernel order (kernelOrder()), never the N*L x P patches.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Conv2DLayerInfo } from '@natgrad/core';
@@ -41,43 +45,54 @@ export function convGeometry(layer: Conv2DLayerInfo): ConvGeometry {
 }
 
 /**
- * Patches of `input` [N, H, W, cin] as a [N * outH * outW, kh*kw*cin] matrix, rows ordered
- * (n, y, x). The caller owns the result.
+ * Patches of `input` [N, H, W, cin] as a [N * outH * outW, kh*kw*cin] matrix in CHANNEL-MAJOR
+ * column order (c, i, j), rows ordered (n, y, x). The caller owns the result.
  */
-export function extractPatches(input: tf.Tensor4D, layer: Conv2DLayerInfo): tf.Tensor2D {
+export function extractPatchesChannelMajor(input: tf.Tensor4D, layer: Conv2DLayerInfo): tf.Tensor2D {
   const { outHeight, outWidth, pads } = convGeometry(layer);
   const [kh, kw] = layer.kernelSize;
   const [sh, sw] = layer.strides;
   const [dh, dw] = layer.dilation;
-  const n = input.shape[0];
+  const taps = kh * kw;
   const c = input.shape[3];
   return tf.tidy(() => {
-    const padded =
-      pads.some((p) => p > 0)
-        ? tf.pad(input, [
-            [0, 0],
-            [pads[0], pads[1]],
-            [pads[2], pads[3]],
-            [0, 0],
-          ])
-        : input;
-    if (kh === 1 && kw === 1 && sh === 1 && sw === 1) return tf.reshape(padded, [-1, c]);
-    const taps: tf.Tensor4D[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const top = i * dh;
-        const left = j * dw;
-        taps.push(
-          tf.stridedSlice(
-            padded,
-            [0, top, left, 0],
-            [n, top + (outHeight - 1) * sh + 1, left + (outWidth - 1) * sw + 1, c],
-            [1, sh, sw, 1],
-          ) as tf.Tensor4D,
-        );
-      }
+    const padded = pads.some((p) => p > 0)
+      ? tf.pad(input, [
+          [0, 0],
+          [pads[0], pads[1]],
+          [pads[2], pads[3]],
+          [0, 0],
+        ])
+      : input;
+    if (taps === 1 && sh === 1 && sw === 1) return tf.reshape(padded, [-1, c]);
+    const filter = tf.tile(tf.reshape(tf.eye(taps), [kh, kw, 1, taps]), [1, 1, c, 1]) as tf.Tensor4D;
+    const dilated = dh > 1 || dw > 1;
+    // tfjs refuses strides > 1 together with dilations > 1: gather at stride 1, then subsample.
+    let out = tf.depthwiseConv2d(padded, filter, dilated ? [1, 1] : [sh, sw], 'valid', 'NHWC', [dh, dw]);
+    if (dilated && (sh > 1 || sw > 1)) {
+      out = tf.stridedSlice(out, [0, 0, 0, 0], [out.shape[0], (outHeight - 1) * sh + 1, (outWidth - 1) * sw + 1, out.shape[3]], [1, sh, sw, 1]) as tf.Tensor4D;
     }
-    const stacked = taps.length === 1 ? taps[0] : tf.concat(taps, 3);
-    return tf.reshape(stacked, [n * outHeight * outWidth, kh * kw * c]);
+    return tf.reshape(out, [-1, taps * c]);
   });
+}
+
+/**
+ * Index list that reorders channel-major positions into kernel order: kernelOrderRow r = (i*kw+j)*cin + c
+ * takes channel-major position c*kh*kw + i*kw + j. Use with tf.gather on the P axis.
+ */
+export function kernelOrder(layer: Conv2DLayerInfo): number[] {
+  const taps = layer.kernelSize[0] * layer.kernelSize[1];
+  const cin = layer.inChannels;
+  const index: number[] = [];
+  for (let tap = 0; tap < taps; tap++) for (let c = 0; c < cin; c++) index.push(c * taps + tap);
+  return index;
+}
+
+/**
+ * Patches in KERNEL order: column (i*kw + j)*cin + c, matching the kernel's [kh*kw*cin, cout]
+ * reshape. The caller owns the result. (Estimators use the channel-major form and permute their
+ * small results instead; this is the public, self-explanatory form.)
+ */
+export function extractPatches(input: tf.Tensor4D, layer: Conv2DLayerInfo): tf.Tensor2D {
+  return tf.tidy(() => tf.gather(extractPatchesChannelMajor(input, layer), kernelOrder(layer), 1));
 }
