@@ -298,6 +298,9 @@ export class Trainer {
     const seeds = Array.from({ length: k }, () => this.rng.nextSeed());
     const timer = new PhaseTimer();
 
+    // The training forward itself writes non-trainable weights (BatchNorm moving statistics);
+    // keep copies so that a skipped step can leave every weight bit-identical.
+    const frozen = this.model.nonTrainableWeights.map((w) => tf.clone(w.read()));
     const xs = splitBatch(x, k);
     const ys = splitBatch(y, k);
     const losses: tf.Scalar[] = [];
@@ -395,6 +398,7 @@ export class Trainer {
       // Non-finite values met inside a component (e.g. KL clipping) count as a skipped step.
       if (!(err instanceof NatgradError && err.code === 'NON_FINITE_INPUT')) {
         this.cleanup(xs, ys, k, losses, subGrads, captures, outputs, owned, directions, meanGrads);
+        tf.dispose(frozen);
         throw err;
       }
       skipped = true;
@@ -409,9 +413,13 @@ export class Trainer {
         timer.time('update', () => this.updateRule.apply(directions!, learningRate));
       }
     } else {
+      this.model.nonTrainableWeights.forEach((w, i) => {
+        w.write(frozen[i]);
+      });
       this._skippedSteps++;
       this.damping?.onNonFiniteStep(stepIndex);
     }
+    tf.dispose(frozen);
     this.cleanup(xs, ys, k, losses, subGrads, captures, outputs, owned, directions, meanGrads);
     this._step++;
     const timings = timer.finish();
