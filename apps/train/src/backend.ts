@@ -6,6 +6,7 @@
  * are still resolved from the working directory. Failures come back as one line per backend.
  */
 import { type BackendName, type BackendSelection, type ProbeEnvironment, nodeProbeEnvironment, selectBackend } from '@natgrad/backends';
+import { NatgradError } from '@natgrad/core';
 import type { BackendName as BackendFlag } from './flags/train-flags';
 
 /** Packages this app can always import, whether from node_modules or from inside the bundle. */
@@ -22,7 +23,19 @@ export const appProbeEnvironment: ProbeEnvironment = {
 };
 
 export async function chooseBackend(prefer: BackendFlag, environment: ProbeEnvironment = appProbeEnvironment): Promise<BackendSelection> {
-  return selectBackend({ prefer: prefer as BackendName | 'auto', environment });
+  try {
+    return await selectBackend({ prefer: prefer as BackendName | 'auto', environment });
+  } catch (error) {
+    // Same facts, but the fix names the CLI flag rather than the library option.
+    if (error instanceof NatgradError && error.code === 'BACKEND_UNAVAILABLE') {
+      throw new NatgradError('BACKEND_UNAVAILABLE', `--backend ${prefer}: ${error.message.split('\n')[0]}.`, {
+        expected: error.expected,
+        received: error.received,
+        fix: `${error.fix.replace(/, or use selectBackend\(\{ prefer: 'auto' \}\)$/, '')}; or pass --backend auto to use the fastest backend that loads`,
+      });
+    }
+    throw error;
+  }
 }
 
 /** "backend: wasm (...reason...)" plus, for auto, why the faster ones were skipped. */
