@@ -85,6 +85,7 @@ describe('Trainer, plain gradient path', () => {
     const h2 = await t.fit(d.x, d.y, { epochs: 3, batchSize: 15 });
     // 50 = 15 * 3 + 5: each 15-batch loses one example to the 2-way split, the 5 loses one.
     expect(h2.history.droppedExamples).toEqual([4]);
+    await expect(t.fit(d.x, d.y, { epochs: 3 })).rejects.toThrow(/no epoch left/);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([d.x, d.y]);
   });

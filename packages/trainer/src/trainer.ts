@@ -105,6 +105,10 @@ export interface TrainerCallbacks {
 }
 
 export interface FitOptions {
+  /**
+   * Total epochs, counted by the trainer (tfjs' `epochs` with `initialEpoch` = trainer.epoch): a
+   * fresh trainer runs `epochs` epochs, one restored from a checkpoint continues up to the same total.
+   */
   epochs?: number;
   batchSize?: number;
   /** Seeded shuffling of tensor inputs each epoch (default true). */
@@ -114,6 +118,7 @@ export interface FitOptions {
 }
 
 export interface FitDatasetOptions {
+  /** Total epochs, counted by the trainer, as in FitOptions. */
   epochs?: number;
   validationData?: [tf.Tensor, tf.Tensor] | { x: tf.Tensor; y: tf.Tensor } | tf.data.Dataset<tf.TensorContainer>;
   callbacks?: TrainerCallbacks | TrainerCallbacks[];
@@ -638,6 +643,13 @@ export class Trainer {
     batches: (self: Trainer) => AsyncGenerator<Batch>,
   ): Promise<History> {
     positiveInteger(epochs, 'epochs');
+    if (epochs <= this._epoch) {
+      throw new NatgradError('INVALID_ARGUMENT', 'fit() has no epoch left to run.', {
+        expected: `epochs > ${this._epoch} (epochs is the total; this trainer has completed ${this._epoch})`,
+        received: `epochs ${epochs}`,
+        fix: `pass epochs: ${this._epoch} + the number of further epochs`,
+      });
+    }
     const cbs = callbacks === undefined ? [] : Array.isArray(callbacks) ? callbacks : [callbacks];
     const call = async <K extends keyof TrainerCallbacks>(name: K, ...args: Parameters<NonNullable<TrainerCallbacks[K]>>) => {
       for (const cb of cbs) await (cb[name] as ((...a: unknown[]) => unknown) | undefined)?.(...args);
