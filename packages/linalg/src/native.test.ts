@@ -140,7 +140,7 @@ describe('native TensorFlow ops (fake tfjs-node backend)', () => {
   it("'auto' picks native only on a tensorflow backend that has the ops", () => {
     expect(chooseMethod(512, 'tensorflow', { nativeAvailable: true }).method).toBe('native');
     expect(chooseMethod(512, 'tensorflow', { nativeAvailable: false }).method).toBe('blocked');
-    expect(chooseMethod(512, 'cpu', { nativeAvailable: true }).method).toBe('blocked');
+    expect(chooseMethod(512, 'wasm', { nativeAvailable: true }).method).toBe('blocked');
     installFake();
     // The active backend is named 'cpu', so even with the ops 'auto' keeps to the cpu policy.
     const a = tf.eye(4) as tf.Tensor2D;

@@ -61,6 +61,10 @@ export function chooseMethod(n: number, backendName: string, options: ChooseOpti
     }
     return { method: 'blocked', reason: `GPU backend '${backendName}': trailing updates as device matMuls` };
   }
+  if (backendName === 'cpu') {
+    // Measured: the pure-JS cpu backend's matMul is slower than float64 JS loops (n = 1024: host 3.1 s, blocked 6.9 s).
+    return { method: 'host', reason: "backend 'cpu': its JS matMul is slower than the float64 host loops at every size" };
+  }
   if (n <= HOST_MAX_N) return { method: 'host', reason: `n = ${n} ≤ ${HOST_MAX_N}: float64 JS is as fast as device matMuls here` };
   return { method: 'blocked', reason: `n = ${n} > ${HOST_MAX_N} on '${backendName}': O(n³) work as backend matMuls, ${BLOCKED_LEAF_N}-blocks on the host` };
 }
