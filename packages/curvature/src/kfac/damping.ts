@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
 import { type LinalgMethod, dampedInverses, eigh } from '@natgrad/linalg';
+import { matMulT } from '../shared/matmul';
 
 export type DampingMode = 'pi' | 'eigen';
 export type { LinalgMethod };
@@ -126,8 +127,8 @@ export function computeInverses(
 /** F^-1 w for one block (call inside tidy). */
 export function applyInverse(inverse: BlockInverse, w: tf.Tensor2D): tf.Tensor2D {
   if (inverse.kind === 'pi') return tf.matMul(tf.matMul(inverse.aInv, w), inverse.gInv);
-  const rotated = tf.matMul(tf.matMul(inverse.qA, w, true, false), inverse.qG);
-  return tf.matMul(tf.matMul(inverse.qA, tf.mul(rotated, inverse.scale)), inverse.qG, false, true);
+  const rotated = tf.matMul(matMulT(inverse.qA, w, true, false), inverse.qG);
+  return matMulT(tf.matMul(inverse.qA, tf.mul(rotated, inverse.scale)), inverse.qG, false, true);
 }
 
 export function disposeInverse(inverse: BlockInverse): void {
