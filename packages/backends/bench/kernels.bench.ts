@@ -108,11 +108,13 @@ type Mode = 'stock' | 'natgrad';
 function modeSwitcher(): { use(mode: Mode): void; report: unknown } {
   const stockMatMul = tf.getKernel('BatchMatMul', 'wasm')!;
   const stockGrad = tf.getGradient('BatchMatMul')!;
+  const stockInput = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
   const report = installWasmTrainingKernels();
   const ours = {
     matMul: tf.getKernel('BatchMatMul', 'wasm')!,
     grad: tf.getGradient('BatchMatMul')!,
     conv: tf.getKernel('Conv2DBackpropFilter', 'wasm')!,
+    input: tf.getKernel('Conv2DBackpropInput', 'wasm')!,
   };
   return {
     report,
@@ -120,9 +122,32 @@ function modeSwitcher(): { use(mode: Mode): void; report: unknown } {
       tf.unregisterKernel('BatchMatMul', 'wasm');
       tf.registerKernel(mode === 'stock' ? stockMatMul : ours.matMul);
       tf.registerGradient(mode === 'stock' ? stockGrad : ours.grad);
+      tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+      tf.registerKernel(mode === 'stock' ? stockInput : ours.input);
       const hasConv = tf.getKernel('Conv2DBackpropFilter', 'wasm') !== undefined;
       if (mode === 'stock' && hasConv) tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
       if (mode === 'natgrad' && !hasConv) tf.registerKernel(ours.conv);
+    },
+  };
+}
+
+/** The input gradient alone, through the backend's Conv2DBackpropInput kernel. */
+function inputGradWorkload(batch: number, hw: number, cin: number, cout: number): Workload {
+  return {
+    label: `conv2d dx only ${batch}x${hw}x${hw}x${cout} -> ${cin}`,
+    flops: 2 * batch * hw * hw * cin * cout * 9,
+    setup() {
+      const dy = randn([batch, hw, hw, cout]);
+      const filter = randn([3, 3, cin, cout]);
+      const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', inputShape: [batch, hw, hw, cin] };
+      return {
+        step: () => {
+          const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+          dx.dataSync();
+          dx.dispose();
+        },
+        dispose: () => tf.dispose([dy, filter]),
+      };
     },
   };
 }
@@ -202,6 +227,7 @@ async function main(): Promise<void> {
     big ? matMulWorkload(4096, 784, 512, true) : matMulWorkload(512, 784, 512, true),
     big ? convWorkload(64, 28, 32, 64) : convWorkload(8, 28, 32, 64),
     big ? filterGradWorkload(64, 28, 32, 64, false) : filterGradWorkload(8, 28, 32, 64, false),
+    big ? inputGradWorkload(64, 28, 32, 64) : inputGradWorkload(8, 28, 32, 64),
   ]) {
     rows.push(compare('wasm', w, w, switcher.use, iters));
   }
