@@ -116,6 +116,25 @@ describe('kfac', () => {
     });
   }
 
+  it('a block without bias (kernel only) preconditions with A = E[a a^T] (no ones column)', () => {
+    const p = denseProblem(35, 4, 3, 2, false);
+    const est = kfac();
+    est.init([p.layer], { [p.layer.kernel]: p.kernel });
+    expect(est.blocks).toEqual([{ name: p.layer.name, params: [p.layer.kernel] }]);
+    est.updateStatistics(batchOf([p], 4));
+    est.refreshInverses(0.1);
+    const A = secondMoment(p.x.arraySync(), 4);
+    const G = secondMoment(p.perExampleOutputGrads, 4);
+    const pi = Math.sqrt(trace(A) / 3 / (trace(G) / 2));
+    const M = kron(addIdentity(A, Math.sqrt(0.1) * pi), addIdentity(G, Math.sqrt(0.1) / pi));
+    const v = tf.tensor2d(randomArray(6, rng(36)), [3, 2]);
+    const pre = leakCheck(() => est.precondition({ [p.layer.kernel]: v }), 1);
+    expect(relError(pre[p.layer.kernel].dataSync(), solve(M, Array.from(v.dataSync())))).toBeLessThan(2e-4);
+    tf.dispose([v, pre[p.layer.kernel]]);
+    est.dispose();
+    p.dispose();
+  });
+
   it('EMA with zero init is debiased: factors after two batches are their exact weighted mean', () => {
     const p1 = problems[0] as DenseProblem;
     const p2 = denseProblem(33, 5, 3, 2);

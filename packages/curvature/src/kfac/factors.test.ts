@@ -46,6 +46,21 @@ describe('batchFactors', () => {
     p.dispose();
   });
 
+  it('Dense with flattened leading dims (N examples x T rows): A averages rows, G sums each example\'s rows', () => {
+    const n = 2;
+    const t = 3;
+    const p = denseProblem(4, n * t, 2, 3);
+    const { a, g } = batchFactors(p.layer, p.capture, n);
+    const xs = p.x.arraySync();
+    // The problem's per-row gradients are of each row's own loss, i.e. (N*T) * outputGrad; the
+    // per-example gradient with batchSize N is N * outputGrad = perRow / T.
+    const perExample = p.perExampleOutputGrads.map((row) => row.map((v) => v / t));
+    expect(relError(a.dataSync(), flat(secondMoment(withOnes(xs), n * t)))).toBeLessThan(1e-6);
+    expect(relError(g.dataSync(), flat(secondMoment(perExample, n)))).toBeLessThan(1e-5);
+    tf.dispose([a, g]);
+    p.dispose();
+  });
+
   const convCases = [
     { label: 'stride 2, same', strides: [2, 2], dilation: [1, 1], padding: 'same' },
     { label: 'stride 2, valid', strides: [2, 2], dilation: [1, 1], padding: 'valid' },
