@@ -20,7 +20,7 @@ describe('dataset search', () => {
   });
 
   // Needs Debian's dataset-fashion-mnist package (CI installs it); skipped with this reason otherwise.
-  it.skipIf(!hasFashion)(`reads the real Fashion-MNIST from ${DEBIAN_FASHION} (skipped: not installed)`, async () => {
+  it.skipIf(!hasFashion)(`reads the real Fashion-MNIST from ${DEBIAN_FASHION} (skipped when dataset-fashion-mnist is not installed)`, async () => {
     const ds = await loadDataset('fashion-mnist');
     expect(ds.source).toBe(DEBIAN_FASHION);
     expect([ds.train.count, ds.test.count, ds.height, ds.width]).toEqual([60000, 10000, 28, 28]);
