@@ -47,8 +47,9 @@ describe('checkpoints', () => {
     const a = fopTrainer(7);
     const b = fopTrainer(7);
     const path = join(dir, 'fop.ckpt');
-    // Step 10 is a multiple of inverseEvery, so the next step refreshes the inverses in both runs.
-    for (let i = 0; i < 10; i++) {
+    // Step 7 lies between two inverse refreshes (every 3 steps in fopTrainer, or 10 by default): the
+    // restored run must use the saved inverse cache, not one recomputed from the newer statistics.
+    for (let i = 0; i < 7; i++) {
       const { x, y } = batch(i);
       a.step(x, y);
       b.step(x, y);
@@ -61,9 +62,9 @@ describe('checkpoints', () => {
     expect(weightBits(c.model)).not.toEqual(weightBits(a.model));
     const before = tf.memory().numTensors;
     await c.load(path);
-    expect(tf.memory().numTensors).toBe(before + 4); // c's inverse cache, rebuilt by kfac.setState
-    expect(c.stepCount).toBe(10);
-    for (let i = 10; i < 25; i++) {
+    expect(tf.memory().numTensors).toBe(before + 4); // c's inverse cache, restored by kfac.setState
+    expect(c.stepCount).toBe(7);
+    for (let i = 7; i < 25; i++) {
       const { x, y } = batch(i);
       b.step(x, y);
       c.step(x, y);

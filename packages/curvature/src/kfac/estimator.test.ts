@@ -158,7 +158,7 @@ describe('kfac', () => {
     p2.dispose();
   });
 
-  it('getState / setState round trip (inverses recomputed on load, other decay rescaled); memory report', () => {
+  it('getState / setState round trip (inverse cache saved, other decay rescaled); memory report', () => {
     const [dense, conv] = problems;
     const vars = { ...variables(dense), ...variables(conv) };
     const est = kfac({ damping: 'eigen' });
@@ -167,7 +167,8 @@ describe('kfac', () => {
     est.refreshInverses(0.01);
     const { map } = randomBlock(dense.layer, dense, 50);
     const expected = est.precondition(map);
-    const state = leakCheck(() => est.getState(), 4);
+    // Factors A, G of both layers plus the eigen cache (Q_A, Q_G, 1/(d_A d_G^T + l)) of both.
+    const state = leakCheck(() => est.getState(), 10);
     const restored = kfac({ damping: 'eigen', decay: 0.5 });
     restored.init([dense.layer, conv.layer], vars);
     restored.setState(state);
@@ -190,6 +191,51 @@ describe('kfac', () => {
     disposeMap(expected);
     disposeMap(got);
     for (const e of [est, restored, other]) e.dispose();
+  });
+
+  it('a state saved between inverse refreshes restores the cache of the last refresh, bit for bit', () => {
+    const [dense, conv] = problems;
+    const vars = { ...variables(dense), ...variables(conv) };
+    for (const mode of ['pi', 'eigen'] as const) {
+      const est = kfac({ damping: mode });
+      est.init([dense.layer, conv.layer], vars);
+      est.updateStatistics(batchOf([dense, conv], 5));
+      est.refreshInverses(0.01);
+      // Statistics move on after the refresh (inputs doubled): the cache no longer matches them.
+      const doubled = Object.fromEntries(
+        [dense, conv].map((p) => [p.layer.name, { input: tf.mul(p.capture.input, 2), outputGrad: p.capture.outputGrad }]),
+      );
+      est.updateStatistics({ captures: doubled, grads: {}, batchSize: 5 });
+      tf.dispose(Object.values(doubled).map((c) => c.input));
+      const { map } = randomBlock(dense.layer, dense, 51);
+      const expected = est.precondition(map);
+      const state = est.getState();
+      const restored = kfac({ damping: mode });
+      restored.init([dense.layer, conv.layer], vars);
+      // The restored cache is all the estimator keeps: 2 tensors per layer for pi, 3 for eigen.
+      const cacheSize = (m: 'pi' | 'eigen') => (m === 'pi' ? 4 : 6);
+      leakCheck(() => restored.setState(state), cacheSize(mode));
+      const got = restored.precondition(map);
+      for (const key of Object.keys(expected)) {
+        expect(Array.from(got[key].dataSync())).toEqual(Array.from(expected[key].dataSync()));
+      }
+      // A state saved in the other damping mode carries no usable cache: it is recomputed.
+      const other = kfac({ damping: mode === 'pi' ? 'eigen' : 'pi' });
+      other.init([dense.layer, conv.layer], vars);
+      leakCheck(() => other.setState(state), cacheSize(mode === 'pi' ? 'eigen' : 'pi'));
+      const recomputed = other.precondition(map);
+      expect(Object.keys(recomputed).sort()).toEqual(Object.keys(expected).sort());
+      // ... which differs from the saved cache, so the bit-identical check above could fail.
+      expect(relError(blockVec(recomputed, dense.layer), blockVec(expected, dense.layer))).toBeGreaterThan(1e-3);
+      // A corrupt cache entry is refused and nothing leaks.
+      const broken = { ...state, values: { ...state.values, inverses: [null] } };
+      const before = tf.memory().numTensors;
+      expect(() => restored.setState(broken)).toThrow(/inconsistent inverse cache/);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose(Object.values(state.tensors));
+      for (const m of [map, expected, got, recomputed]) disposeMap(m);
+      for (const e of [est, restored, other]) e.dispose();
+    }
   });
 
   it('KL clipping scales the directions by min(1, sqrt(c / (lr^2 <d, g>)))', () => {

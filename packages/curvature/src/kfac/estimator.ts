@@ -35,6 +35,7 @@ import { checkDamping, checkDecay, checkFisher, checkKlClip, checkLearningRate }
 import { checkParamShape } from '../shared/param-map';
 import { checkStateHeader, lifecycleError, stateNumber, stateTensor } from '../shared/state-check';
 import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
+import { inverseTensors, inverseValues, restoreInverses } from './inverse-state';
 import { batchFactors } from './factors';
 
 export interface KfacOptions {
@@ -238,6 +239,14 @@ export class KfacEstimator implements CurvatureEstimator {
       tensors[`${s.layer.name}/A`] = tf.clone(s.a);
       tensors[`${s.layer.name}/G`] = tf.clone(s.g);
     }
+    // The inverse cache is saved too: it was computed from the statistics of the last inverse step,
+    // not from the current ones, so recomputing it on load would change every step up to the next
+    // refresh and a resumed run would not continue bit-identically.
+    const inverses = this.inverses ?? [];
+    inverses.forEach((inv, i) => {
+      const name = slots[i].layer.name;
+      for (const [key, t] of Object.entries(inverseTensors(inv))) tensors[`${name}/inverse/${key}`] = tf.clone(t);
+    });
     return {
       kind: KIND,
       version: VERSION,
@@ -246,16 +255,18 @@ export class KfacEstimator implements CurvatureEstimator {
         decay: this.decay,
         damping: this.lastDamping,
         layers: slots.map(({ layer }) => ({ name: layer.name, ...factorSizes(layer) })),
+        inverses: this.inverses === null ? null : inverses.map(inverseValues),
       },
       tensors,
     };
   }
 
   /**
-   * Restores factors and step count (copies; the state stays owned by the caller) and, when the
-   * saved estimator had inverses, recomputes them at the saved damping (kfac-pytorch's checkpoint
-   * rule: inverses are derived data and never stored). A state saved with another decay keeps its
-   * debiased factors: the raw EMA is rescaled to this estimator's decay.
+   * Restores factors and step count (copies; the state stays owned by the caller) and the inverse
+   * cache: restored as saved when the state carries it for this damping mode (bit-identical
+   * resume), otherwise recomputed from the restored factors at the saved damping (kfac-pytorch's
+   * rule, e.g. for a state saved in the other damping mode). A state saved with another decay keeps
+   * its debiased factors: the raw EMA is rescaled to this estimator's decay.
    */
   setState(state: StateDict): void {
     const slots = this.live('setState');
@@ -279,24 +290,38 @@ export class KfacEstimator implements CurvatureEstimator {
         fix: 'restore a state saved for the same model and layer registration',
       });
     }
+    // Read (and validate) the saved inverse cache before changing anything, so a corrupt state
+    // leaves this estimator as it was.
+    const cached = damping === null || steps === 0 ? null : restoreInverses('kfac', state, slots.map((s) => s.layer), this.damping);
     const rescale = steps === 0 ? 1 : debiasScale(savedDecay, steps) / debiasScale(this.decay, steps);
-    const loaded = slots.map(({ layer }) => {
-      const { a, g } = factorSizes(layer);
-      return {
-        a: stateTensor('kfac', state, `${layer.name}/A`, [a, a]),
-        g: stateTensor('kfac', state, `${layer.name}/G`, [g, g]),
-      };
-    });
+    const loaded: tf.Tensor[] = []; // A then G of each layer, in slot order
+    try {
+      for (const { layer } of slots) {
+        const { a, g } = factorSizes(layer);
+        loaded.push(stateTensor('kfac', state, `${layer.name}/A`, [a, a]));
+        loaded.push(stateTensor('kfac', state, `${layer.name}/G`, [g, g]));
+      }
+    } catch (err) {
+      tf.dispose(loaded);
+      for (const inv of cached ?? []) disposeInverse(inv);
+      throw err;
+    }
     tf.tidy(() => {
       slots.forEach((s, i) => {
-        s.a.assign(tf.mul(loaded[i].a, rescale));
-        s.g.assign(tf.mul(loaded[i].g, rescale));
+        s.a.assign(tf.mul(loaded[2 * i], rescale));
+        s.g.assign(tf.mul(loaded[2 * i + 1], rescale));
       });
     });
-    for (const l of loaded) tf.dispose([l.a, l.g]);
+    tf.dispose(loaded);
     this.steps = steps;
     this.clearInverses();
-    if (damping !== null && steps > 0) this.refreshInverses(damping);
+    if (damping === null || steps === 0) return;
+    if (cached === null) {
+      this.refreshInverses(damping);
+    } else {
+      this.inverses = cached;
+      this.lastDamping = damping;
+    }
   }
 
   dispose(): void {
