@@ -16,10 +16,19 @@ import { hostCholesky, hostInverseFromCholesky, hostLowerInverseTransposed } fro
 import { BLOCKED_LEAF_N } from './policy';
 import { fromHost, readHost } from './validate';
 
-function leafInverse(m: tf.Tensor2D): tf.Tensor2D {
-  const k = m.shape[0];
-  const l = hostCholesky(readHost(m), k);
-  return fromHost(hostInverseFromCholesky(l, k), [k, k]);
+/** Rows r0… and columns c0… of the row-major n-column matrix `src` as a new rows×cols array (row copies only). */
+function block(src: Float32Array, n: number, r0: number, c0: number, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    const from = (r0 + i) * n + c0;
+    out.set(src.subarray(from, from + cols), i * cols);
+  }
+  return out;
+}
+
+/** Leaf: float64 Cholesky inverse of the lower triangle of a k×k block (throws NOT_POSITIVE_DEFINITE). */
+function leafInverse(m: Float32Array, k: number): Float32Array {
+  return Float32Array.from(hostInverseFromCholesky(hostCholesky(Float64Array.from(m), k), k));
 }
 
 /** Split point: a multiple of the leaf size near n/2, so leaves stay full-size. */
@@ -28,46 +37,85 @@ function splitPoint(n: number, leaf: number): number {
   return half < n ? half : Math.ceil(n / 2);
 }
 
-/** M⁻¹ for SPD M (symmetric, damping already added; caller keeps M). Returns a new tensor. */
-export function blockedSpdInverse(m: tf.Tensor2D, leaf = BLOCKED_LEAF_N): tf.Tensor2D {
-  const n = m.shape[0];
-  if (n <= leaf) return leafInverse(m);
+/** Reads a device matrix (outside any tidy) and disposes it. */
+function take(t: tf.Tensor): Float32Array {
+  try {
+    return t.dataSync() as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
+/**
+ * M⁻¹ for SPD M given on the host (float32, row-major n×n; only its lower triangle and diagonal
+ * blocks' lower triangles decide the SPD test). Returns a new, exactly symmetric host array.
+ *
+ * The recursion keeps every block on the host and sends only matMul operands to the backend: on wasm
+ * a strided tf.slice / axis-1 tf.concat runs as a JS index loop (~13 ms per 512² block, measured),
+ * whereas a row-copy on the host and an upload / dataSync cost well under 1 ms. Per level the device
+ * does W = M21 M11⁻¹, Wᵀ (one explicit transpose), S = M22 − M21 Wᵀ, X21 = −S⁻¹ W, X11 = M11⁻¹ − Wᵀ X21,
+ * and only S, X21 and X11 come back; the upper block X12 = X21ᵀ is written by the host assembly.
+ */
+export function blockedSpdInverseHost(m: Float32Array, n: number, leaf = BLOCKED_LEAF_N): Float32Array {
+  if (n <= leaf) return leafInverse(m, n);
   const k = splitPoint(n, leaf);
   const p = n - k;
-  const m11 = tf.slice(m, [0, 0], [k, k]);
-  let b11: tf.Tensor2D | null = null;
-  let s: tf.Tensor2D | null = null;
-  let w: tf.Tensor2D | null = null;
-  let b22: tf.Tensor2D | null = null;
+  const b11 = blockedSpdInverseHost(block(m, n, 0, 0, k, k), k, leaf);
+  const live: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => {
+    live.push(t);
+    return t;
+  };
   try {
-    b11 = blockedSpdInverse(m11, leaf);
-    m11.dispose();
-    const b11v = b11;
-    [w, s] = tf.tidy(() => {
-      const m21 = tf.slice(m, [k, 0], [p, k]);
-      const m12 = tf.slice(m, [0, k], [k, p]);
-      const wt = tf.matMul(m21, b11v);
-      const schur = tf.sub(tf.slice(m, [k, k], [p, p]), tf.matMul(wt, m12));
-      // Symmetrise: S feeds a Cholesky that only reads one triangle.
-      return [wt, tf.mul(tf.add(schur, tf.transpose(schur)), 0.5)] as [tf.Tensor2D, tf.Tensor2D];
-    });
-    b22 = blockedSpdInverse(s, leaf);
-    const wv = w;
-    const b22v = b22;
-    return tf.tidy(() => {
-      const x21 = tf.neg(tf.matMul(b22v, wv));
-      const x12 = tf.transpose(x21);
-      const x11 = tf.sub(b11v, tf.matMul(tf.transpose(wv), x21));
-      const x11s = tf.mul(tf.add(x11, tf.transpose(x11)), 0.5);
-      return tf.concat([tf.concat([x11s, x12], 1), tf.concat([x21, b22v], 1)], 0) as tf.Tensor2D;
-    });
+    const b11T = keep(tf.tensor2d(b11, [k, k]));
+    const m21 = keep(tf.tensor2d(block(m, n, k, 0, p, k), [p, k]));
+    const m22 = keep(tf.tensor2d(block(m, n, k, k, p, p), [p, p]));
+    const w = keep(tf.matMul(m21, b11T));
+    const wt = keep(tf.transpose(w));
+    const s = take(tf.tidy(() => tf.sub(m22, tf.matMul(m21, wt))));
+    symmetrizeInPlace(s, p);
+    const b22 = blockedSpdInverseHost(s, p, leaf);
+    const b22T = keep(tf.tensor2d(b22, [p, p]));
+    const x21T = keep(tf.tidy(() => tf.neg(tf.matMul(b22T, w))));
+    const x11 = take(tf.tidy(() => tf.sub(b11T, tf.matMul(wt, x21T))));
+    const x21 = take(x21T);
+    return assemble(x11, x21, b22, k, p);
   } finally {
-    m11.dispose();
-    b11?.dispose();
-    s?.dispose();
-    w?.dispose();
-    b22?.dispose();
+    for (const t of live) t.dispose();
   }
+}
+
+/** (S + Sᵀ)/2 in place: S feeds a Cholesky that only reads one triangle. */
+function symmetrizeInPlace(s: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      const v = 0.5 * (s[i * n + j] + s[j * n + i]);
+      s[i * n + j] = v;
+      s[j * n + i] = v;
+    }
+  }
+}
+
+/** [sym(X11), X21ᵀ; X21, B22] as one row-major array. */
+function assemble(x11: Float32Array, x21: Float32Array, b22: Float32Array, k: number, p: number): Float32Array {
+  const n = k + p;
+  const out = new Float32Array(n * n);
+  for (let i = 0; i < k; i++) {
+    const ri = i * n;
+    out[ri + i] = x11[i * k + i];
+    for (let j = 0; j < i; j++) {
+      const v = 0.5 * (x11[i * k + j] + x11[j * k + i]);
+      out[ri + j] = v;
+      out[j * n + i] = v;
+    }
+  }
+  for (let i = 0; i < p; i++) {
+    const ri = (k + i) * n;
+    out.set(x21.subarray(i * k, (i + 1) * k), ri);
+    out.set(b22.subarray(i * p, (i + 1) * p), ri + k);
+    for (let j = 0; j < k; j++) out[j * n + k + i] = x21[i * k + j];
+  }
+  return out;
 }
 
 /** Lower L with L Lᵀ = M for SPD M (symmetric, damped; caller keeps M). Returns a new tensor. */

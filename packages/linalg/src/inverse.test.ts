@@ -83,6 +83,30 @@ describe.each(['blocked', 'newton-schulz'] as const)('dampedInverse, float32 met
   });
 });
 
+describe('blocked recursion shapes', () => {
+  it('uneven splits (n = 100, blockSize 16) and the default leaf on wasm (n = 256) meet 32·κ·u', async () => {
+    const { a: raw, lambdaMax } = kfacFactor(100, 17);
+    const damping = dampingForCondition(lambdaMax, 1e3);
+    const a = tensor(raw, 100);
+    const x = noLeak(() => dampedInverse(a, damping, { method: 'blocked', blockSize: 16 }));
+    expect(inverseResidual(a, damping, x)).toBeLessThanOrEqual(FLOAT32_GUARANTEE.blocked.factor * 1e3 * U);
+    const xs = x.dataSync();
+    for (let i = 0; i < 100; i++) for (let j = 0; j < i; j++) expect(xs[i * 100 + j]).toBe(xs[j * 100 + i]);
+    tf.dispose([a, x]);
+    await tf.setBackend('wasm');
+    try {
+      const big = kfacFactor(256, 4);
+      const d = dampingForCondition(big.lambdaMax, 1e3);
+      const b = tensor(big.a, 256);
+      const y = noLeak(() => dampedInverse(b, d, { method: 'blocked' }));
+      expect(inverseResidual(b, d, y)).toBeLessThanOrEqual(FLOAT32_GUARANTEE.blocked.factor * 1e3 * U);
+      tf.dispose([b, y]);
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+});
+
 describe('methods agree', () => {
   it('host, blocked and Newton–Schulz give the same inverse (n = 96, κ = 100)', () => {
     const n = 96;

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError, describeValue } from '@natgrad/core';
-import { blockedSpdInverse } from './blocked';
+import { blockedSpdInverseHost } from './blocked';
 import { assertFiniteHost, hostSpdInverse } from './host';
 import { detectNativeBackend, nativeSpdInverse, requireNativeBackend } from './native';
 import { newtonSchulzInverse } from './newton-schulz';
@@ -97,6 +97,13 @@ export function dampedInverseDetailed(a: tf.Tensor2D, damping: number, options: 
     assertFiniteHost(data, what);
     return { inverse: fromHost(hostSpdInverse(data, n, damping), [n, n]), method, reason };
   }
+  if (method === 'blocked') {
+    // Everything but the matMuls happens on the host (see blocked.ts), so start there.
+    const data = a.dataSync() as Float32Array;
+    assertFiniteHost(data, what);
+    const m = symmetrizeDampedHost(data, n, damping);
+    return { inverse: tf.tensor2d(blockedSpdInverseHost(m, n, options.blockSize), [n, n]), method, reason };
+  }
   const native = method === 'native' ? requireNativeBackend(what) : null;
   const m = symmetrizeDamped(a, damping);
   try {
@@ -105,11 +112,24 @@ export function dampedInverseDetailed(a: tf.Tensor2D, damping: number, options: 
       return { inverse: r.inverse, method, reason, iterations: r.iterations, residual: r.residual, warmStarted: r.warmStarted };
     }
     assertFiniteDevice(m, what);
-    if (native !== null) return { inverse: nativeSpdInverse(native, m), method, reason };
-    return { inverse: blockedSpdInverse(m, options.blockSize), method, reason };
+    return { inverse: nativeSpdInverse(native as NonNullable<typeof native>, m), method, reason };
   } finally {
     m.dispose();
   }
+}
+
+/** sym(A) + λI as a new float32 host array (each entry computed in float64, rounded once). */
+function symmetrizeDampedHost(a: Float32Array, n: number, damping: number): Float32Array {
+  const s = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    s[i * n + i] = a[i * n + i] + damping;
+    for (let j = 0; j < i; j++) {
+      const v = 0.5 * (a[i * n + j] + a[j * n + i]);
+      s[i * n + j] = v;
+      s[j * n + i] = v;
+    }
+  }
+  return s;
 }
 
 /** (A + λI)⁻¹ for symmetric PSD A (symmetrised first). Returns a new tensor (caller owns). Synchronous. */
