@@ -8,7 +8,8 @@ import { blockedCholesky } from './blocked';
 import { assertFiniteHost, hostCholesky, hostCholeskySolve, hostSymmetrize } from './host';
 import { resolveMethod, symmetrizeDamped } from './inverse';
 import { nativeCholesky, nativeCholeskySolve, requireNativeBackend } from './native';
-import type { LinalgMethod } from './policy';
+import type { ConcreteMethod, LinalgMethod } from './policy';
+import { clippedCholesky } from './roundoff-psd';
 import { assertFiniteDevice, checkDamping, fromHost, readHost, squareSize } from './validate';
 
 export interface MethodOptions {
@@ -22,6 +23,16 @@ export function cholesky(a: tf.Tensor2D, damping = 0, options: MethodOptions = {
   const n = squareSize(a, what);
   checkDamping(damping, what);
   const { method } = resolveMethod(options?.method, n, 'cholesky', what);
+  try {
+    return choleskyBy(method, a, n, damping, what);
+  } catch (error) {
+    // A pivot ≤ 0: let the float64 spectrum decide between roundoff (clip, factor A_clipped + λI) and a real error.
+    if (!(error instanceof NatgradError) || error.code !== 'NOT_POSITIVE_DEFINITE') throw error;
+    return fromHost(clippedCholesky(readHost(a), n, damping, what), [n, n]);
+  }
+}
+
+function choleskyBy(method: ConcreteMethod, a: tf.Tensor2D, n: number, damping: number, what: string): tf.Tensor2D {
   if (method === 'host') {
     const data = readHost(a);
     assertFiniteHost(data, what);

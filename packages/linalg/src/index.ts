@@ -4,7 +4,8 @@
  * or through native TensorFlow ops, with an 'auto' policy that picks by backend and size.
  */
 export { dampedInverse, dampedInverseDetailed, dampedInverses } from './inverse';
-export type { BatchInverseOptions, InverseOptions, InverseResult } from './inverse';
+export type { BatchInverseOptions, InverseFallback, InverseOptions, InverseResult } from './inverse';
+export { FLOAT32_EPSILON, roundoffTolerance } from './roundoff-psd';
 export { cholesky, choleskySolve } from './cholesky';
 export type { MethodOptions } from './cholesky';
 export { eigh } from './eigh';

@@ -9,6 +9,7 @@ import { blockedSpdInverseHost } from './blocked';
 import { assertFiniteHost, hostSpdInverse } from './host';
 import { detectNativeBackend, nativeSpdInverse, requireNativeBackend } from './native';
 import { newtonSchulzInverse } from './newton-schulz';
+import { clippedEigenInverse } from './roundoff-psd';
 import { type ConcreteMethod, type LinalgMethod, type LinalgOperation, SUPPORTED_METHODS, chooseMethod } from './policy';
 import { assertFiniteDevice, checkDamping, checkPositiveInteger, checkPositiveNumber, fromHost, readHost, squareSize } from './validate';
 
@@ -31,10 +32,26 @@ export interface InverseResult {
   method: ConcreteMethod;
   /** Why this method ran (the 'auto' policy's reason, or "requested"). */
   reason: string;
+  /**
+   * Set when the method's SPD test failed and the float64 eigendecomposition took over: the result is
+   * then (A_clipped + λI)⁻¹ with eigenvalues of sym(A) in [−tolerance, 0) clipped to 0.
+   */
+  fallback?: InverseFallback;
   /** Newton–Schulz only: iterations run, the float32 residual ‖I − (A+λI)X‖_F/√n, and whether it warm-started. */
   iterations?: number;
   residual?: number;
   warmStarted?: boolean;
+}
+
+export interface InverseFallback {
+  /** Smallest eigenvalue of sym(A) (float64). */
+  minEigenvalue: number;
+  /** The roundoff tolerance τ = n·2⁻²³·‖A‖₂. */
+  tolerance: number;
+  /** Number of eigenvalues clipped to 0. */
+  clipped: number;
+  /** The message of the error that triggered the fallback. */
+  cause: string;
 }
 
 const METHODS: readonly LinalgMethod[] = ['auto', 'host', 'blocked', 'newton-schulz', 'native'];
@@ -85,13 +102,34 @@ export function symmetrizeDamped(a: tf.Tensor2D, damping: number): tf.Tensor2D {
   });
 }
 
-/** (A + λI)⁻¹ with the method used and, for Newton–Schulz, its convergence record. */
+/**
+ * (A + λI)⁻¹ with the method used and, for Newton–Schulz, its convergence record. When the method's
+ * SPD test fails (a Cholesky pivot ≤ 0, a growing Newton–Schulz residual) the float64 spectrum decides
+ * (roundoff-psd.ts): roundoff-level negative eigenvalues are clipped and (A_clipped + λI)⁻¹ returned,
+ * anything else is NOT_POSITIVE_DEFINITE with the numbers.
+ */
 export function dampedInverseDetailed(a: tf.Tensor2D, damping: number, options: InverseOptions = {}): InverseResult {
   const what = 'dampedInverse';
   const n = squareSize(a, what);
   checkDamping(damping, what);
   checkOptions(options, n, what);
   const { method, reason } = resolveMethod(options.method, n, 'inverse', what);
+  try {
+    return dispatch(a, n, damping, options, method, reason, what);
+  } catch (error) {
+    if (!(error instanceof NatgradError) || error.code !== 'NOT_POSITIVE_DEFINITE') throw error;
+    const { inverse, spectrum } = clippedEigenInverse(readHost(a), n, damping, what);
+    const fallback: InverseFallback = {
+      minEigenvalue: spectrum.minEigenvalue,
+      tolerance: spectrum.tolerance,
+      clipped: spectrum.clipped,
+      cause: error.message,
+    };
+    return { inverse: fromHost(inverse, [n, n]), method, reason, fallback };
+  }
+}
+
+function dispatch(a: tf.Tensor2D, n: number, damping: number, options: InverseOptions, method: ConcreteMethod, reason: string, what: string): InverseResult {
   if (method === 'host') {
     const data = readHost(a);
     assertFiniteHost(data, what);
