@@ -6,6 +6,7 @@
  */
 import { NatgradError } from '@natgrad/core';
 import * as tf from '@tensorflow/tfjs';
+import { BENCH_HELP, benchCommand } from './commands/bench';
 import { bundleCommand, BUNDLE_HELP } from './commands/bundle';
 import { COMPARE_HELP, compareCommand } from './commands/compare';
 import type { Output } from './commands/output';
@@ -19,6 +20,7 @@ Commands:
   train     train a model (default: a small CNN on the embedded MNIST digits with FOP)
   compare   plot and tabulate several runs: natgrad compare runs/a runs/b
   bundle    write a self-contained folder that runs with plain node: natgrad bundle <dir>
+  bench     natgrad bench step (per-step cost of each optimizer) | natgrad bench study (large-batch study)
   help      natgrad help <command> shows the flags of a command
 `;
 
@@ -26,12 +28,14 @@ const COMMANDS: Record<string, (argv: string[], out: Output) => Promise<number>>
   train: trainCommand,
   compare: compareCommand,
   bundle: bundleCommand,
+  bench: benchCommand,
 };
 
 const HELP: Record<string, () => string> = {
   train: trainHelp,
   compare: () => COMPARE_HELP,
   bundle: () => BUNDLE_HELP,
+  bench: () => BENCH_HELP,
 };
 
 export async function main(argv: string[], out: Output): Promise<number> {

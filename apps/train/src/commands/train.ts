@@ -137,6 +137,8 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
     numClasses: data.numClasses,
     seed: config.seed,
     outputActivation: 'softmax',
+    // Configs written before --width existed have no such key.
+    width: config.width ?? undefined,
   });
   let trainer: Trainer | null = null;
   try {

@@ -27,6 +27,8 @@ export interface TrainConfig {
   dataset: DatasetName;
   dataDir: string | null;
   model: ModelName;
+  /** Width multiplier of the model (mlp: hidden units of the first layer); null: the model's default. */
+  width: number | null;
   optimizer: OptimizerName;
   curvature: CurvatureName;
   projection: ProjectionName;
@@ -92,6 +94,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   dataset: { key: 'dataset', kind: { type: 'enum', values: DATASETS }, help: 'dataset (default mnist: the embedded digits)' },
   'data-dir': { key: 'dataDir', kind: { type: 'string' }, help: 'folder holding the dataset files (default: search path)' },
   model: { key: 'model', kind: { type: 'enum', values: MODELS }, help: 'model (default cnn; resnet for cifar10)' },
+  width: { key: 'width', kind: { type: 'int', min: 2 }, help: 'model width: mlp hidden units (second layer half of it), cnn/resnet base channels (default 128 / 16)' },
   optimizer: { key: 'optimizer', kind: { type: 'enum', values: OPTIMIZERS }, help: 'optimizer preset (default fop)' },
   curvature: { key: 'curvature', kind: { type: 'enum', values: CURVATURES }, help: "curvature estimator (default: the preset's)" },
   projection: { key: 'projection', kind: { type: 'enum', values: PROJECTIONS }, help: "gradient projection (default: the preset's)" },
@@ -232,6 +235,7 @@ export function parseTrainFlags(argv: string[]): TrainInvocation {
     dataset,
     dataDir: (values['data-dir'] as string | undefined) ?? null,
     model,
+    width: (values.width as number | undefined) ?? null,
     optimizer,
     curvature,
     projection,
