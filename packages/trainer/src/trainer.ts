@@ -349,13 +349,18 @@ export class Trainer {
         inputsOk.dispose();
         if (ok) {
           timer.time('statistics', () => {
-            const merged = captures.length === 0 ? {} : mergeCaptures(captures);
-            const grads = meanMaps(subGrads);
+            // One sub-batch: its captures and gradients are the batch's, passed as they are (no
+            // copies: clones are real copies on wasm, ~40 MB per step on a 784-512 MLP at batch 4096).
+            const single = k === 1;
+            const merged = captures.length === 0 ? {} : single ? captures[0] : mergeCaptures(captures);
+            const grads = single ? subGrads[0] : meanMaps(subGrads);
             try {
               curvature.updateStatistics({ captures: merged, grads, batchSize });
             } finally {
-              disposeMap(merged);
-              disposeMap(grads);
+              if (!single) {
+                disposeMap(merged);
+                disposeMap(grads);
+              }
             }
           });
           this.statisticsUpdates++;
