@@ -9,7 +9,8 @@
  * the amortised cost), both as ratios to SGD, and the mean phase breakdown (timings.ts).
  *   pnpm --filter @natgrad/trainer bench [-- --steps 20 --warmup 2 --batch 4096 --fisher sampled|empirical|both
  *     --only sgd,kfac --backend wasm|cpu --count-syncs]
- * --count-syncs patches Tensor.dataSync/data/array/arraySync and reports device reads per step.
+ * --count-syncs patches Tensor.dataSync/data/array/arraySync and reports device reads per step;
+ * --profile runs one more step of each optimizer under tf.profile and prints its costliest kernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
@@ -28,6 +29,7 @@ const fisherArg = arg('fisher', 'sampled');
 const backendArg = arg('backend', 'wasm') as 'wasm' | 'cpu';
 const only = arg('only', '').split(',').filter((s) => s !== '');
 const countSyncs = process.argv.includes('--count-syncs');
+const profile = process.argv.includes('--profile');
 const SIZES = [784, 512, 256, 10];
 
 interface Case {
@@ -153,6 +155,22 @@ async function main(): Promise<void> {
     ];
     if (countSyncs) row.push((c.syncs / c.totals.length).toFixed(1));
     console.log(`| ${row.join(' | ')} |`);
+  }
+  if (profile) {
+    for (const c of all) {
+      const info = await tf.profile(() => {
+        c.trainer!.step(x, y);
+      });
+      const byKernel = new Map<string, { ms: number; calls: number }>();
+      for (const k of info.kernels) {
+        const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+        e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+        e.calls++;
+        byKernel.set(k.name, e);
+      }
+      const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8);
+      console.log(`${c.label} [${c.cadence}] kernels: ${top.map(([n, e]) => `${n} ${e.ms.toFixed(0)}ms/${e.calls}`).join(', ')}; newTensors ${info.newTensors}`);
+    }
   }
   for (const c of all) {
     c.trainer!.dispose();
