@@ -5,6 +5,7 @@
  *
  *   pnpm --filter @natgrad/linalg bench            # n = 64 … 1024
  *   pnpm --filter @natgrad/linalg bench -- --large # adds n = 2048
+ *   pnpm --filter @natgrad/linalg bench -- --backend=wasm # one backend only
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -12,7 +13,9 @@ import os from 'node:os';
 import { type ConcreteMethod, cholesky, dampedInverseDetailed, eigh, inverseResidual } from '../src/index';
 import { dampingForCondition, kfacFactor } from '../src/test-matrices';
 
-const large = process.argv.includes('--large');
+const args = process.argv.slice(2).filter((a) => a !== '--');
+const large = args.includes('--large');
+const only = args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length);
 const sizes = large ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512, 1024];
 const KAPPA = 1e3;
 
@@ -27,7 +30,9 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** Median of `reps` timed calls after one untimed warm-up call (wasm grows its heap on first use). */
 function time(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
+  tf.dispose(fn());
   const out: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
@@ -56,7 +61,7 @@ async function run(backend: string): Promise<string> {
     const { a: raw, lambdaMax } = kfacFactor(n, 1);
     const damping = dampingForCondition(lambdaMax, KAPPA);
     const a = tf.tensor2d(Float32Array.from(raw), [n, n]);
-    const reps = n <= 256 ? 5 : n <= 512 ? 3 : 1;
+    const reps = n <= 256 ? 5 : n <= 1024 ? 3 : 1;
     const cells: string[] = [];
     for (const col of columns) {
       if (n > (LIMITS[backend][col] ?? 0)) {
@@ -110,14 +115,14 @@ async function run(backend: string): Promise<string> {
 const header = [
   '## Linear algebra',
   '',
-  `Command: \`pnpm --filter @natgrad/linalg bench${large ? ' -- --large' : ''}\` (packages/linalg/bench/linalg.bench.ts).`,
+  `Command: \`pnpm --filter @natgrad/linalg bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}\` (packages/linalg/bench/linalg.bench.ts).`,
   `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, tfjs ${tf.version.tfjs}.`,
-  `Matrix: KFAC-like factor Xᵀ X / m (m = n/2, rank-deficient) damped to κ(A + λI) = ${KAPPA}. Median of 5 (n ≤ 256), 3 (n = 512), 1 (larger) runs.`,
+  `Matrix: KFAC-like factor Xᵀ X / m (m = n/2, rank-deficient) damped to κ(A + λI) = ${KAPPA}. Median of 5 (n ≤ 256), 3 (n = 512, 1024), 1 (larger) runs, each after one untimed warm-up call.`,
   'Cells: wall time of one call, float64-measured relative residual r = ‖(A+λI)X − I‖_F/√n, Newton–Schulz iterations.',
   "Columns: host = float64 JS Cholesky inverse; blocked = recursive Schur-complement inverse, 128-blocks on the host, matMuls on the backend;",
   'newton-schulz = cold start X₀ = I/min(‖M‖_F, ‖M‖_∞); ns-warm = warm start from the inverse of 0.95·A; cholesky-blocked = blocked right-looking Cholesky; eigh = float64 Householder + QL.',
   '',
 ];
 const tables: string[] = [];
-for (const backend of ['wasm', 'cpu']) tables.push(await run(backend));
+for (const backend of only ? [only] : ['wasm', 'cpu']) tables.push(await run(backend));
 console.log([...header, tables.join('\n\n')].join('\n'));

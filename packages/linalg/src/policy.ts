@@ -12,8 +12,9 @@ export type ConcreteMethod = Exclude<LinalgMethod, 'auto'>;
 export type LinalgOperation = 'inverse' | 'cholesky' | 'eigh' | 'solve';
 
 /**
- * Largest n that 'auto' inverts on the host on cpu/wasm. Measured (docs/benchmarks.md): at n = 256
- * host float64 and blocked cost about the same on wasm; at 512 blocked is several times faster.
+ * Largest n that 'auto' inverts on the host on cpu/wasm. Measured (docs/benchmarks.md): at n = 256 on
+ * wasm blocked is now ~7× faster (~5 ms vs ~35 ms) but float32 (r ≈ 2e-4 vs 3e-6); the exact host
+ * inverse is kept here because 35 ms per refresh is cheap. At 512 blocked is ~8× faster.
  */
 export const HOST_MAX_N = 256;
 /** On GPU backends small matrices still go to the host: a handful of tiny matMuls cost more in dispatch. */
