@@ -55,12 +55,15 @@ describe('natgrad bench step', () => {
     }
     const sgd = result.optimizers[0];
     expect(sgd.ratioMedian).toBe(1);
+    expect(sgd.ratioPaired).toBe(1);
     expect(sgd.statisticsSteps).toBe(0);
     const kfac = result.optimizers[2];
     // Steps 1..3 timed: statistics every step, inverses at steps 2 only.
     expect(kfac.statisticsSteps).toBe(3);
     expect(kfac.inverseSteps).toBe(1);
     expect(kfac.ratioMedian).toBeCloseTo(kfac.medianMs / sgd.medianMs, 10);
+    const perRound = kfac.samplesMs.map((v, i) => v / sgd.samplesMs[i]).sort((a, b) => a - b);
+    expect(kfac.ratioPaired).toBeCloseTo(perRound[1], 10);
     // Curvature state (factors and inverses) makes KFAC hold more than SGD.
     expect(kfac.residentBytes).toBeGreaterThan(sgd.residentBytes);
     const table = readFileSync(join(tmp, 'step-bench.md'), 'utf8');

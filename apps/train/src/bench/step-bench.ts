@@ -9,7 +9,8 @@
  *
  * Reported per optimizer: median, IQR and mean step time over the timed steps, the mean of each
  * Trainer phase (so the phases add up to the mean, which includes the amortised statistics and
- * inverse refreshes that a median skips when they run every N steps), both ratios to SGD, and the
+ * inverse refreshes that a median skips when they run every N steps), ratios to SGD (of medians,
+ * of means, and the median of per-round ratios, which cancels load drift between rounds), and the
  * peak tensor memory of one step: tf.profile's peakBytes (the engine's byte count after every
  * kernel, i.e. everything live: weights, optimizer and curvature state, inputs, intermediates),
  * measured on a separate, untimed step that refreshes statistics and inverses.
@@ -52,6 +53,11 @@ export interface OptimizerStepStats {
   ratioMedian: number | null;
   /** meanMs / SGD's meanMs (null without an sgd row). */
   ratioMean: number | null;
+  /**
+   * Median over rounds of (this step / SGD's step of the same round): steps of one round run
+   * back to back, so a load change between rounds cancels out (null without an sgd row).
+   */
+  ratioPaired: number | null;
   /** tf.profile peakBytes of one statistics+inverse step, counting only this optimizer's tensors. */
   peakBytes: number;
   /** Bytes this optimizer holds between steps (weights, optimizer and curvature state, the input batch). */
@@ -182,6 +188,7 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
   for (const s of stats) {
     s.ratioMedian = sgd ? s.medianMs / sgd.medianMs : null;
     s.ratioMean = sgd ? s.meanMs / sgd.meanMs : null;
+    s.ratioPaired = sgd ? quantile(s.samplesMs.map((v, i) => v / sgd.samplesMs[i]).sort((a, b) => a - b), 0.5) : null;
   }
   const c = o.configs[0].config;
   return {
@@ -225,6 +232,7 @@ function summarise(r: Runner): OptimizerStepStats {
     phasesMs,
     ratioMedian: null,
     ratioMean: null,
+    ratioPaired: null,
     peakBytes: r.peakBytes,
     residentBytes: r.residentBytes,
     statisticsSteps: r.statisticsSteps,
@@ -239,12 +247,12 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)}`;
 /** The markdown table of a result (times in ms, memory in MiB). */
 export function stepBenchTable(r: StepBenchResult): string {
   const header =
-    '| optimizer | median ms | IQR ms | mean ms | fwd/bwd | statistics | inverses | projection | update | median / SGD | mean / SGD | peak MiB | resident MiB |';
-  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| optimizer | median ms | IQR ms | mean ms | fwd/bwd | statistics | inverses | projection | update | median / SGD | mean / SGD | paired / SGD | peak MiB | resident MiB |';
+  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const rows = r.optimizers.map(
     (s) =>
-      `| ${s.label} | ${ms(s.medianMs)} | ${ms(s.iqrMs)} | ${ms(s.meanMs)} | ${BENCH_PHASES.map((p) => ms(s.phasesMs[p])).join(' | ')} | ${ratio(s.ratioMedian)} | ${ratio(s.ratioMean)} | ${mib(s.peakBytes)} | ${mib(s.residentBytes)} |`,
+      `| ${s.label} | ${ms(s.medianMs)} | ${ms(s.iqrMs)} | ${ms(s.meanMs)} | ${BENCH_PHASES.map((p) => ms(s.phasesMs[p])).join(' | ')} | ${ratio(s.ratioMedian)} | ${ratio(s.ratioMean)} | ${ratio(s.ratioPaired)} | ${mib(s.peakBytes)} | ${mib(s.residentBytes)} |`,
   );
-  const caption = `${r.model} (${r.parameters} parameters), batch ${r.batch}, backend ${r.backend}, ${r.steps} timed steps after ${r.warmup} warm-up, statistics every ${r.factorEvery} / inverses every ${r.inverseEvery} steps, ${r.fisher} Fisher, ${r.inputs}. Phases are means over the timed steps (ms).`;
+  const caption = `${r.model} (${r.parameters} parameters), batch ${r.batch}, backend ${r.backend}, ${r.steps} timed steps after ${r.warmup} warm-up, statistics every ${r.factorEvery} / inverses every ${r.inverseEvery} steps, ${r.fisher} Fisher, ${r.inputs}. Phases are means over the timed steps (ms); paired = median over rounds of the step / the SGD step of the same round.`;
   return `${caption}\n\n${[header, sep, ...rows].join('\n')}`;
 }
