@@ -17,7 +17,6 @@ import {
   type CurvatureRequirements,
   type FisherType,
   type LayerInfo,
-  type MemoryReport,
   NatgradError,
   type ParamMap,
   type StateDict,
@@ -26,11 +25,11 @@ import {
 import { kernelShape, outSize } from '../shared/block-matrix';
 import { checkBatchSize, getCapture } from '../shared/capture-check';
 import { debiasScale, emaAssign, zeroVariable } from '../shared/ema';
-import { applyKlClip } from '../shared/kl-clip';
+import { EmaCurvatureEstimator } from '../shared/ema-curvature-estimator';
 import { checkLayers } from '../shared/layer-check';
-import { checkDamping, checkDecay, checkFisher, checkKlClip, checkLearningRate } from '../shared/options';
-import { checkParamShape } from '../shared/param-map';
-import { checkStateHeader, lifecycleError, stateNumber, stateTensor } from '../shared/state-check';
+import { checkDamping, checkDecay, checkFisher, checkKlClip, checkOptionsObject } from '../shared/options';
+import { checkParamMap, checkParamShape } from '../shared/param-map';
+import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/state-check';
 import { fisherDiagonal } from './per-example';
 
 export type DiagonalMode = 'fisher' | 'empirical';
@@ -57,28 +56,19 @@ interface Slot {
   stat: tf.Variable;
 }
 
-export class DiagonalEstimator implements CurvatureEstimator {
+export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> implements CurvatureEstimator {
   readonly name: string;
   readonly requires: CurvatureRequirements;
   readonly mode: DiagonalMode;
   readonly decay: number;
   readonly power: number;
   readonly klClip: number | undefined;
-  private slots: Slot[] | null = null;
+  /** The registered layers ('fisher' mode only: 'empirical' needs no captures). */
   private layers: LayerInfo[] = [];
-  private inverses: tf.Tensor[] | null = null;
-  private lastDamping: number | null = null;
-  private steps = 0;
-  private disposed = false;
 
   constructor(options: DiagonalOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new NatgradError('INVALID_ARGUMENT', 'diagonal: options must be an object.', {
-        expected: '{ mode?, decay?, fisher?, power?, klClip? }',
-        received: describeValue(options),
-        fix: "call diagonal() or diagonal({ mode: 'empirical' })",
-      });
-    }
+    checkOptionsObject('diagonal', options, '{ mode?, decay?, fisher?, power?, klClip? }', "call diagonal() or diagonal({ mode: 'empirical' })");
+    super('diagonal');
     this.mode = options.mode ?? 'fisher';
     if (this.mode !== 'fisher' && this.mode !== 'empirical') {
       throw new NatgradError('INVALID_ARGUMENT', 'diagonal: unknown mode.', {
@@ -111,10 +101,6 @@ export class DiagonalEstimator implements CurvatureEstimator {
 
   get blocks(): readonly CurvatureBlock[] {
     return (this.slots ?? []).map((s) => ({ name: s.name, params: [s.name] }));
-  }
-
-  get statisticsSteps(): number {
-    return this.steps;
   }
 
   init(layers: readonly LayerInfo[], variables: Record<string, tf.Variable>): void {
@@ -199,21 +185,12 @@ export class DiagonalEstimator implements CurvatureEstimator {
       }
     });
     const inverses = slots.map((s) => tf.tidy(() => tf.reciprocal(tf.add(this.scaled(s), damping))));
-    this.clearInverses();
-    this.inverses = inverses;
-    this.lastDamping = damping;
+    this.replaceInverses(inverses, damping);
   }
 
   precondition(grads: ParamMap): ParamMap {
     const slots = this.live('precondition');
-    const inverses = this.inverses;
-    if (inverses === null) {
-      throw new NatgradError('NOT_INITIALIZED', 'diagonal.precondition before refreshInverses().', {
-        expected: 'updateStatistics() then refreshInverses(damping) at least once',
-        received: this.steps === 0 ? 'no statistics and no inverses' : 'statistics but no inverses',
-        fix: 'call refreshInverses(damping) on the first step',
-      });
-    }
+    const inverses = this.requireInverses('precondition');
     return this.mapParams('precondition', slots, grads, (g, i) => tf.mul(g, inverses[i]));
   }
 
@@ -221,13 +198,6 @@ export class DiagonalEstimator implements CurvatureEstimator {
     const slots = this.live('multiply');
     this.requireStatistics('multiply');
     return this.mapParams('multiply', slots, vectors, (v, i) => tf.mul(v, this.scaled(slots[i])));
-  }
-
-  scaleUpdate(directions: ParamMap, grads: ParamMap, learningRate: number): number {
-    const slots = this.live('scaleUpdate');
-    if (this.klClip === undefined) return 1;
-    checkLearningRate('diagonal', learningRate);
-    return applyKlClip('diagonal', directions, grads, slots.map((s) => s.name), learningRate, this.klClip);
   }
 
   /** The debiased statistic D of a parameter (a copy the caller owns). */
@@ -245,21 +215,6 @@ export class DiagonalEstimator implements CurvatureEstimator {
     return tf.mul(slot.stat, debiasScale(this.decay, this.steps));
   }
 
-  memory(): MemoryReport {
-    const slots = this.live('memory');
-    const perBlock: Record<string, number> = {};
-    let statistics = 0;
-    let inverses = 0;
-    slots.forEach((s, i) => {
-      const stat = 4 * s.stat.size;
-      const inv = this.inverses === null ? 0 : 4 * this.inverses[i].size;
-      statistics += stat;
-      inverses += inv;
-      perBlock[s.name] = stat + inv;
-    });
-    return { statistics, inverses, total: statistics + inverses, perBlock };
-  }
-
   getState(): StateDict {
     const slots = this.live('getState');
     const tensors: Record<string, tf.Tensor> = {};
@@ -269,9 +224,7 @@ export class DiagonalEstimator implements CurvatureEstimator {
       version: VERSION,
       values: {
         mode: this.mode,
-        steps: this.steps,
-        decay: this.decay,
-        damping: this.lastDamping,
+        ...this.emaStateValues(),
         params: slots.map((s) => ({ name: s.name, shape: s.shape })),
       },
       tensors,
@@ -281,42 +234,23 @@ export class DiagonalEstimator implements CurvatureEstimator {
   /** Restores statistics and step count (copies) and recomputes the inverses at the saved damping. */
   setState(state: StateDict): void {
     const slots = this.live('setState');
-    checkStateHeader('diagonal', state, KIND, VERSION);
-    const steps = stateNumber('diagonal', state.values, 'steps') as number;
-    const savedDecay = stateNumber('diagonal', state.values, 'decay') as number;
-    const damping = stateNumber('diagonal', state.values, 'damping', true);
-    if (!Number.isInteger(steps) || steps < 0 || savedDecay < 0 || savedDecay >= 1 || (damping !== null && !(damping > 0))) {
-      throw new NatgradError('CHECKPOINT_CORRUPT', 'diagonal.setState: inconsistent values.', {
-        expected: 'steps a non-negative integer, decay in [0, 1), damping > 0 or null',
-        received: `steps ${steps}, decay ${savedDecay}, damping ${damping}`,
-        fix: 'restore a state written by getState()',
-      });
-    }
-    const expected = { mode: this.mode, params: slots.map((s) => ({ name: s.name, shape: s.shape })) };
-    const saved = { mode: state.values.mode, params: state.values.params };
-    if (JSON.stringify(saved) !== JSON.stringify(expected)) {
-      throw new NatgradError('STATE_MISMATCH', 'diagonal.setState: the state is for another mode or other parameters.', {
-        expected: JSON.stringify(expected).slice(0, 300),
-        received: JSON.stringify(saved).slice(0, 300),
-        fix: 'restore a state saved by a diagonal estimator of the same mode for the same model',
-      });
-    }
-    const rescale = steps === 0 ? 1 : debiasScale(savedDecay, steps) / debiasScale(this.decay, steps);
-    const loaded = slots.map((s) => stateTensor('diagonal', state, s.name, s.shape));
-    tf.tidy(() => {
-      slots.forEach((s, i) => {
-        s.stat.assign(tf.mul(loaded[i], rescale));
-      });
-    });
-    tf.dispose(loaded);
+    const { steps, damping, rescale } = readEmaState('diagonal', state, KIND, VERSION, this.decay);
+    checkStateLayout(
+      'diagonal',
+      { mode: this.mode, params: slots.map((s) => ({ name: s.name, shape: s.shape })) },
+      { mode: state.values.mode, params: state.values.params },
+      'another mode or other parameters',
+      'restore a state saved by a diagonal estimator of the same mode for the same model',
+    );
+    restoreStatistics(
+      'diagonal',
+      state,
+      slots.map((s) => ({ key: s.name, variable: s.stat })),
+      rescale,
+    );
     this.steps = steps;
     this.clearInverses();
     if (damping !== null && steps > 0) this.refreshInverses(damping);
-  }
-
-  dispose(): void {
-    this.release();
-    this.disposed = true;
   }
 
   /** D^p with the debiased D (call inside tidy). */
@@ -325,43 +259,34 @@ export class DiagonalEstimator implements CurvatureEstimator {
     return this.power === 1 ? d : tf.pow(d, this.power);
   }
 
-  private release(): void {
-    this.clearInverses();
-    for (const s of this.slots ?? []) s.stat.dispose();
-    this.slots = null;
+  protected override release(): void {
+    super.release();
     this.layers = [];
   }
 
-  private clearInverses(): void {
-    if (this.inverses !== null) tf.dispose(this.inverses);
-    this.inverses = null;
-    this.lastDamping = null;
+  protected blockName(slot: Slot): string {
+    return slot.name;
   }
 
-  private live(what: string, needInit = true): Slot[] {
-    if (this.disposed) throw lifecycleError('diagonal', true, what);
-    if (needInit && this.slots === null) throw lifecycleError('diagonal', false, what);
-    return this.slots as Slot[];
+  protected statisticsBytes(slot: Slot): number {
+    return 4 * slot.stat.size;
   }
 
-  private requireStatistics(what: string): void {
-    if (this.steps === 0) {
-      throw new NatgradError('NOT_INITIALIZED', `diagonal.${what} before any updateStatistics().`, {
-        expected: 'at least one updateStatistics(batch)',
-        received: 'empty statistics',
-        fix: 'fold a batch into the statistics first',
-      });
-    }
+  protected inverseBytes(inverse: tf.Tensor): number {
+    return 4 * inverse.size;
   }
 
+  protected disposeSlot(slot: Slot): void {
+    slot.stat.dispose();
+  }
+
+  protected disposeInverse(inverse: tf.Tensor): void {
+    inverse.dispose();
+  }
+
+  /** Applies `op` elementwise to every parameter present in `map` (other keys are ignored). */
   private mapParams(what: string, slots: Slot[], map: ParamMap, op: (t: tf.Tensor, i: number) => tf.Tensor): ParamMap {
-    if (map === null || typeof map !== 'object') {
-      throw new NatgradError('INVALID_ARGUMENT', `diagonal.${what}: not a ParamMap.`, {
-        expected: 'tensors keyed by variable name',
-        received: describeValue(map),
-        fix: 'pass an object such as { "dense_1/kernel": t }',
-      });
-    }
+    checkParamMap(`diagonal.${what}`, map);
     const present = slots.map((s, i) => [s, i] as const).filter(([s]) => map[s.name] !== undefined);
     for (const [s] of present) checkParamShape(`diagonal.${what}`, s.name, map[s.name], s.shape);
     const out: ParamMap = {};

@@ -18,7 +18,6 @@ import {
   type CurvatureRequirements,
   type FisherType,
   type LayerInfo,
-  type MemoryReport,
   NatgradError,
   type ParamMap,
   type StateDict,
@@ -29,11 +28,11 @@ import { SUPPORTED_METHODS } from '@natgrad/linalg';
 import { fromBlockMatrix, kernelShape, outSize, toBlockMatrix } from '../shared/block-matrix';
 import { checkBatchSize, getCapture } from '../shared/capture-check';
 import { debiasScale, emaAssign, zeroVariable } from '../shared/ema';
-import { applyKlClip } from '../shared/kl-clip';
+import { EmaCurvatureEstimator } from '../shared/ema-curvature-estimator';
 import { checkLayers } from '../shared/layer-check';
-import { checkDamping, checkDecay, checkFisher, checkKlClip, checkLearningRate } from '../shared/options';
-import { checkParamShape } from '../shared/param-map';
-import { checkStateHeader, lifecycleError, stateNumber, stateTensor } from '../shared/state-check';
+import { checkDamping, checkDecay, checkFisher, checkKlClip, checkOptionsObject } from '../shared/options';
+import { checkParamMap, checkParamShape } from '../shared/param-map';
+import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/state-check';
 import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
 import { inverseTensors, inverseValues, restoreInverses } from './inverse-state';
 import { batchFactors } from './factors';
@@ -61,28 +60,17 @@ interface Slot {
   g: tf.Variable;
 }
 
-export class KfacEstimator implements CurvatureEstimator {
+export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> implements CurvatureEstimator {
   readonly name = 'kfac';
   readonly requires: CurvatureRequirements;
   readonly decay: number;
   readonly damping: DampingMode;
   readonly klClip: number | undefined;
   readonly inverseMethod: LinalgMethod;
-  private slots: Slot[] | null = null;
-  private byLayer = new Map<string, Slot>();
-  private inverses: BlockInverse[] | null = null;
-  private lastDamping: number | null = null;
-  private steps = 0;
-  private disposed = false;
 
   constructor(options: KfacOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new NatgradError('INVALID_ARGUMENT', 'kfac: options must be an object.', {
-        expected: '{ decay?, damping?, fisher?, klClip?, inverseMethod? }',
-        received: describeValue(options),
-        fix: 'call kfac() or kfac({ decay: 0.95 })',
-      });
-    }
+    checkOptionsObject('kfac', options, '{ decay?, damping?, fisher?, klClip?, inverseMethod? }', 'call kfac() or kfac({ decay: 0.95 })');
+    super('kfac');
     this.decay = checkDecay('kfac', options.decay ?? 0.95);
     this.requires = { captures: true, fisher: checkFisher('kfac', options.fisher ?? 'sampled') };
     this.klClip = checkKlClip('kfac', options.klClip);
@@ -118,11 +106,6 @@ export class KfacEstimator implements CurvatureEstimator {
     }));
   }
 
-  /** Number of batches folded into the statistics so far. */
-  get statisticsSteps(): number {
-    return this.steps;
-  }
-
   init(layers: readonly LayerInfo[], variables: Record<string, tf.Variable>): void {
     this.live('init', false);
     checkLayers('kfac', layers, variables);
@@ -131,7 +114,6 @@ export class KfacEstimator implements CurvatureEstimator {
       const { a, g } = factorSizes(layer);
       return { layer: { ...layer }, a: zeroVariable([a, a]), g: zeroVariable([g, g]) };
     });
-    this.byLayer = new Map(this.slots.map((s) => [s.layer.name, s]));
     this.steps = 0;
   }
 
@@ -161,10 +143,7 @@ export class KfacEstimator implements CurvatureEstimator {
       g: tf.mul(s.g, c) as tf.Tensor2D,
     }));
     try {
-      const inverses = computeInverses(factors, damping, this.damping, this.inverseMethod, this.inverses);
-      this.clearInverses();
-      this.inverses = inverses;
-      this.lastDamping = damping;
+      this.replaceInverses(computeInverses(factors, damping, this.damping, this.inverseMethod, this.inverses), damping);
     } finally {
       for (const f of factors) tf.dispose([f.a, f.g]);
     }
@@ -172,14 +151,7 @@ export class KfacEstimator implements CurvatureEstimator {
 
   precondition(grads: ParamMap): ParamMap {
     const slots = this.live('precondition');
-    const inverses = this.inverses;
-    if (inverses === null) {
-      throw new NatgradError('NOT_INITIALIZED', 'kfac.precondition before refreshInverses().', {
-        expected: 'updateStatistics() then refreshInverses(damping) at least once',
-        received: this.steps === 0 ? 'no statistics and no inverses' : 'statistics but no inverses',
-        fix: 'call refreshInverses(damping) on the first step (the trainer does this on its inverse cadence)',
-      });
-    }
+    const inverses = this.requireInverses('precondition');
     return this.mapBlocks('precondition', slots, grads, (w, i) => applyInverse(inverses[i], w));
   }
 
@@ -190,46 +162,23 @@ export class KfacEstimator implements CurvatureEstimator {
     return this.mapBlocks('multiply', slots, vectors, (w, i) => tf.mul(tf.matMul(tf.matMul(slots[i].a, w), slots[i].g), c * c));
   }
 
-  scaleUpdate(directions: ParamMap, grads: ParamMap, learningRate: number): number {
-    const slots = this.live('scaleUpdate');
-    if (this.klClip === undefined) return 1;
-    checkLearningRate('kfac', learningRate);
-    const names = slots.flatMap(({ layer }) => (layer.bias === null ? [layer.kernel] : [layer.kernel, layer.bias]));
-    return applyKlClip('kfac', directions, grads, names, learningRate, this.klClip);
-  }
-
   /**
    * The current debiased factors A and G of a layer (copies; the caller owns them). For tests,
    * diagnostics and the Levenberg-Marquardt quadratic model.
    */
   factors(layerName: string): { a: tf.Tensor2D; g: tf.Tensor2D } {
-    this.live('factors');
+    const slots = this.live('factors');
     this.requireStatistics('factors');
-    const slot = this.byLayer.get(layerName);
+    const slot = slots.find((s) => s.layer.name === layerName);
     if (slot === undefined) {
       throw new NatgradError('INVALID_ARGUMENT', `kfac.factors: unknown layer "${layerName}".`, {
-        expected: `one of [${[...this.byLayer.keys()].join(', ')}]`,
+        expected: `one of [${slots.map((s) => s.layer.name).join(', ')}]`,
         received: describeValue(layerName),
         fix: 'pass the name of a registered layer',
       });
     }
     const c = debiasScale(this.decay, this.steps);
     return { a: tf.mul(slot.a, c) as tf.Tensor2D, g: tf.mul(slot.g, c) as tf.Tensor2D };
-  }
-
-  memory(): MemoryReport {
-    const slots = this.live('memory');
-    const perBlock: Record<string, number> = {};
-    let statistics = 0;
-    let inverses = 0;
-    slots.forEach((s, i) => {
-      const stat = 4 * (s.a.size + s.g.size);
-      const inv = this.inverses === null ? 0 : inverseBytes(this.inverses[i]);
-      statistics += stat;
-      inverses += inv;
-      perBlock[s.layer.name] = stat + inv;
-    });
-    return { statistics, inverses, total: statistics + inverses, perBlock };
   }
 
   getState(): StateDict {
@@ -251,9 +200,7 @@ export class KfacEstimator implements CurvatureEstimator {
       kind: KIND,
       version: VERSION,
       values: {
-        steps: this.steps,
-        decay: this.decay,
-        damping: this.lastDamping,
+        ...this.emaStateValues(),
         layers: slots.map(({ layer }) => ({ name: layer.name, ...factorSizes(layer) })),
         inverses: this.inverses === null ? null : inverses.map(inverseValues),
       },
@@ -270,103 +217,61 @@ export class KfacEstimator implements CurvatureEstimator {
    */
   setState(state: StateDict): void {
     const slots = this.live('setState');
-    checkStateHeader('kfac', state, KIND, VERSION);
-    const steps = stateNumber('kfac', state.values, 'steps') as number;
-    const savedDecay = stateNumber('kfac', state.values, 'decay') as number;
-    const damping = stateNumber('kfac', state.values, 'damping', true);
-    if (!Number.isInteger(steps) || steps < 0 || savedDecay < 0 || savedDecay >= 1 || (damping !== null && !(damping > 0))) {
-      throw new NatgradError('CHECKPOINT_CORRUPT', 'kfac.setState: inconsistent values.', {
-        expected: 'steps a non-negative integer, decay in [0, 1), damping > 0 or null',
-        received: `steps ${steps}, decay ${savedDecay}, damping ${damping}`,
-        fix: 'restore a state written by getState()',
-      });
-    }
-    const saved = state.values.layers;
-    const expected = slots.map(({ layer }) => ({ name: layer.name, ...factorSizes(layer) }));
-    if (JSON.stringify(saved) !== JSON.stringify(expected)) {
-      throw new NatgradError('STATE_MISMATCH', 'kfac.setState: the state is for other layers.', {
-        expected: JSON.stringify(expected),
-        received: JSON.stringify(saved),
-        fix: 'restore a state saved for the same model and layer registration',
-      });
-    }
+    const { steps, damping, rescale } = readEmaState('kfac', state, KIND, VERSION, this.decay);
+    checkStateLayout(
+      'kfac',
+      slots.map(({ layer }) => ({ name: layer.name, ...factorSizes(layer) })),
+      state.values.layers,
+      'other layers',
+      'restore a state saved for the same model and layer registration',
+    );
     // Read (and validate) the saved inverse cache before changing anything, so a corrupt state
     // leaves this estimator as it was.
     const cached = damping === null || steps === 0 ? null : restoreInverses('kfac', state, slots.map((s) => s.layer), this.damping);
-    const rescale = steps === 0 ? 1 : debiasScale(savedDecay, steps) / debiasScale(this.decay, steps);
-    const loaded: tf.Tensor[] = []; // A then G of each layer, in slot order
     try {
-      for (const { layer } of slots) {
-        const { a, g } = factorSizes(layer);
-        loaded.push(stateTensor('kfac', state, `${layer.name}/A`, [a, a]));
-        loaded.push(stateTensor('kfac', state, `${layer.name}/G`, [g, g]));
-      }
+      restoreStatistics(
+        'kfac',
+        state,
+        slots.flatMap((s) => [
+          { key: `${s.layer.name}/A`, variable: s.a },
+          { key: `${s.layer.name}/G`, variable: s.g },
+        ]),
+        rescale,
+      );
     } catch (err) {
-      tf.dispose(loaded);
       for (const inv of cached ?? []) disposeInverse(inv);
       throw err;
     }
-    tf.tidy(() => {
-      slots.forEach((s, i) => {
-        s.a.assign(tf.mul(loaded[2 * i], rescale));
-        s.g.assign(tf.mul(loaded[2 * i + 1], rescale));
-      });
-    });
-    tf.dispose(loaded);
     this.steps = steps;
     this.clearInverses();
     if (damping === null || steps === 0) return;
-    if (cached === null) {
-      this.refreshInverses(damping);
-    } else {
-      this.inverses = cached;
-      this.lastDamping = damping;
-    }
+    if (cached === null) this.refreshInverses(damping);
+    else this.replaceInverses(cached, damping);
   }
 
-  dispose(): void {
-    this.release();
-    this.disposed = true;
+  protected blockName(slot: Slot): string {
+    return slot.layer.name;
   }
 
-  private release(): void {
-    this.clearInverses();
-    for (const s of this.slots ?? []) tf.dispose([s.a, s.g]);
-    this.slots = null;
-    this.byLayer = new Map();
+  protected statisticsBytes(slot: Slot): number {
+    return 4 * (slot.a.size + slot.g.size);
   }
 
-  private clearInverses(): void {
-    for (const inv of this.inverses ?? []) disposeInverse(inv);
-    this.inverses = null;
-    this.lastDamping = null;
+  protected inverseBytes(inverse: BlockInverse): number {
+    return inverseBytes(inverse);
   }
 
-  private live(what: string, needInit = true): Slot[] {
-    if (this.disposed) throw lifecycleError('kfac', true, what);
-    if (needInit && this.slots === null) throw lifecycleError('kfac', false, what);
-    return this.slots as Slot[];
+  protected disposeSlot(slot: Slot): void {
+    tf.dispose([slot.a, slot.g]);
   }
 
-  private requireStatistics(what: string): void {
-    if (this.steps === 0) {
-      throw new NatgradError('NOT_INITIALIZED', `kfac.${what} before any updateStatistics().`, {
-        expected: 'at least one updateStatistics(batch)',
-        received: 'empty statistics',
-        fix: 'fold a batch of captures into the statistics first (the trainer does on its statistics cadence)',
-      });
-    }
+  protected disposeInverse(inverse: BlockInverse): void {
+    disposeInverse(inverse);
   }
 
   /** Applies `op` to W~ of every block present in `map`, returning kernel/bias tensors. */
   private mapBlocks(what: string, slots: Slot[], map: ParamMap, op: (w: tf.Tensor2D, i: number) => tf.Tensor2D): ParamMap {
-    if (map === null || typeof map !== 'object') {
-      throw new NatgradError('INVALID_ARGUMENT', `kfac.${what}: not a ParamMap.`, {
-        expected: 'tensors keyed by variable name',
-        received: describeValue(map),
-        fix: 'pass an object such as { "dense_1/kernel": t, "dense_1/bias": u }',
-      });
-    }
+    checkParamMap(`kfac.${what}`, map);
     const present: number[] = [];
     slots.forEach(({ layer }, i) => {
       const k = map[layer.kernel];

@@ -61,3 +61,14 @@ export function checkLearningRate(owner: string, learningRate: number): number {
   }
   return learningRate;
 }
+
+/** Options must be an object (or omitted): a bare number or string is a misuse worth naming. */
+export function checkOptionsObject(owner: string, options: unknown, expected: string, fix: string): void {
+  if (options === null || typeof options !== 'object') {
+    throw new NatgradError('INVALID_ARGUMENT', `${owner}: options must be an object.`, {
+      expected,
+      received: describeValue(options),
+      fix,
+    });
+  }
+}

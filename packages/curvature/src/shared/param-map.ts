@@ -4,7 +4,7 @@
  * or a transposed kernel into an error that names the parameter instead of a garbage direction.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { NatgradError, describeValue } from '@natgrad/core';
+import { NatgradError, type ParamMap, describeValue } from '@natgrad/core';
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
@@ -30,6 +30,17 @@ export function checkParamShape(owner: string, name: string, tensor: tf.Tensor, 
       expected: `shape [${shape.join(',')}] (the variable's shape)`,
       received: describeValue(tensor),
       fix: 'pass gradients/vectors shaped like the variables they belong to',
+    });
+  }
+}
+
+/** Rejects anything but an object of tensors keyed by variable name. */
+export function checkParamMap(owner: string, map: ParamMap): void {
+  if (map === null || typeof map !== 'object') {
+    throw new NatgradError('INVALID_ARGUMENT', `${owner}: not a ParamMap.`, {
+      expected: 'tensors keyed by variable name',
+      received: describeValue(map),
+      fix: 'pass an object such as { "dense_1/kernel": t, "dense_1/bias": u }',
     });
   }
 }

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type JsonValue, NatgradError, type StateDict, describeValue } from '@natgrad/core';
+import { debiasScale } from './ema';
 import { sameShape } from './param-map';
 
 export function checkStateHeader(owner: string, state: StateDict, kind: string, version: number): void {
@@ -68,4 +69,62 @@ export function lifecycleError(owner: string, disposed: boolean, what: string): 
         received: 'an estimator without layers',
         fix: 'call init() with the layers reported by the capture',
       });
+}
+
+/** The values every EMA estimator saves, checked for consistency. */
+export interface EmaStateValues {
+  steps: number;
+  /** The damping of the saved inverse cache; null when none had been built. */
+  damping: number | null;
+  /** Multiplies the saved raw EMA so that, debiased with this estimator's decay, it equals the saved debiased one. */
+  rescale: number;
+}
+
+/**
+ * Checks kind and version, then reads steps, decay and damping. A state saved with another decay
+ * keeps its debiased statistics: `rescale` converts the raw EMA to this estimator's decay.
+ */
+export function readEmaState(owner: string, state: StateDict, kind: string, version: number, decay: number): EmaStateValues {
+  checkStateHeader(owner, state, kind, version);
+  const steps = stateNumber(owner, state.values, 'steps') as number;
+  const savedDecay = stateNumber(owner, state.values, 'decay') as number;
+  const damping = stateNumber(owner, state.values, 'damping', true);
+  if (!Number.isInteger(steps) || steps < 0 || savedDecay < 0 || savedDecay >= 1 || (damping !== null && !(damping > 0))) {
+    throw new NatgradError('CHECKPOINT_CORRUPT', `${owner}.setState: inconsistent values.`, {
+      expected: 'steps a non-negative integer, decay in [0, 1), damping > 0 or null',
+      received: `steps ${steps}, decay ${savedDecay}, damping ${damping}`,
+      fix: 'restore a state written by getState()',
+    });
+  }
+  const rescale = steps === 0 ? 1 : debiasScale(savedDecay, steps) / debiasScale(decay, steps);
+  return { steps, damping, rescale };
+}
+
+/** Rejects a state whose layout (layers, parameters, mode) differs from this estimator's. */
+export function checkStateLayout(owner: string, expected: JsonValue, saved: JsonValue, what: string, fix: string): void {
+  if (JSON.stringify(saved) !== JSON.stringify(expected)) {
+    throw new NatgradError('STATE_MISMATCH', `${owner}.setState: the state is for ${what}.`, {
+      expected: JSON.stringify(expected).slice(0, 300),
+      received: JSON.stringify(saved).slice(0, 300),
+      fix,
+    });
+  }
+}
+
+/**
+ * Assigns each saved statistics tensor, times `rescale`, to its variable. Every tensor is read and
+ * checked first, so a missing or misshapen one leaves all variables as they were.
+ */
+export function restoreStatistics(owner: string, state: StateDict, targets: readonly { key: string; variable: tf.Variable }[], rescale: number): void {
+  const loaded: tf.Tensor[] = [];
+  try {
+    for (const { key, variable } of targets) loaded.push(stateTensor(owner, state, key, variable.shape));
+    tf.tidy(() => {
+      targets.forEach(({ variable }, i) => {
+        variable.assign(tf.mul(loaded[i], rescale));
+      });
+    });
+  } finally {
+    tf.dispose(loaded);
+  }
 }
