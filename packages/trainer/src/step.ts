@@ -1,11 +1,32 @@
 /**
- * Pure helpers of one optimisation step that do not need the Trainer's state: splitting a batch
+ * What one optimisation step reports, and the pure helpers its phases share: splitting a batch
  * into the projection's sub-batches, merging the sub-batches' layer captures into one whole-batch
  * CurvatureBatch, the on-device finiteness flag, and the accuracy count. Kept out of trainer.ts so
  * the step's phases there read as the data flow of docs/architecture.md.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerCapture, ParamMap } from '@natgrad/core';
+import type { LayerCapture, ParamMap, ProjectionDiagnostics } from '@natgrad/core';
+import type { PhaseTimings } from './timings';
+
+export interface StepResult {
+  /** Index of this step (0 for the first). */
+  step: number;
+  /** Mean training loss of the batch before the update (NaN/Infinity when the step was skipped for it). */
+  loss: number;
+  /** Correctly classified examples of the batch (only with metrics: ['accuracy']). */
+  correct?: number;
+  batchSize: number;
+  /** True when a non-finite loss, gradient or update skipped the step (weights untouched). */
+  skipped: boolean;
+  learningRate: number;
+  damping: number | null;
+  /** Global norm of the mean gradient before clipping. */
+  gradNorm: number;
+  statisticsUpdated: boolean;
+  inversesRefreshed: boolean;
+  diagnostics: Record<string, ProjectionDiagnostics>;
+  timings: PhaseTimings;
+}
 
 /** k equal, disjoint, contiguous sub-batches (the caller has checked divisibility). */
 export function splitBatch(t: tf.Tensor, k: number): tf.Tensor[] {
@@ -22,7 +43,11 @@ export function splitBatch(t: tf.Tensor, k: number): tf.Tensor[] {
 export function mergeCaptures(parts: readonly Record<string, LayerCapture>[]): Record<string, LayerCapture> {
   if (parts.length === 1) {
     const out: Record<string, LayerCapture> = {};
-    for (const [name, c] of Object.entries(parts[0])) out[name] = { input: tf.clone(c.input), outputGrad: tf.clone(c.outputGrad) };
+    for (const [name, c] of Object.entries(parts[0])) {
+      out[name] = { input: tf.clone(c.input), outputGrad: tf.clone(c.outputGrad) };
+      if (c.inputTransposed) out[name].inputTransposed = tf.clone(c.inputTransposed);
+      if (c.outputGradTransposed) out[name].outputGradTransposed = tf.clone(c.outputGradTransposed);
+    }
     return out;
   }
   const k = parts.length;
@@ -42,6 +67,25 @@ export function mergeCaptures(parts: readonly Record<string, LayerCapture>[]): R
       ),
     );
     out[name] = { input, outputGrad };
+    // The optional Dense transposes are [features, rows]: the batch axis is 1. Concatenating them
+    // is a copy, still far cheaper than the estimator transposing the merged rows again.
+    if (parts.every((p) => p[name].inputTransposed)) {
+      out[name].inputTransposed = tf.concat(
+        parts.map((p) => p[name].inputTransposed as tf.Tensor),
+        1,
+      );
+    }
+    if (parts.every((p) => p[name].outputGradTransposed)) {
+      out[name].outputGradTransposed = tf.tidy(() =>
+        tf.div(
+          tf.concat(
+            parts.map((p) => p[name].outputGradTransposed as tf.Tensor),
+            1,
+          ),
+          tf.scalar(k),
+        ),
+      );
+    }
   }
   return out;
 }
@@ -96,6 +140,8 @@ export function disposeMap(map: ParamMap | Record<string, LayerCapture> | null |
     else {
       v.input.dispose();
       v.outputGrad.dispose();
+      v.inputTransposed?.dispose();
+      v.outputGradTransposed?.dispose();
     }
   }
 }

@@ -1,0 +1,188 @@
+/**
+ * A whole trainer in checkpoint bytes: every model weight (including non-trainable ones such as
+ * BatchNorm statistics), the state of each component (update rule, curvature, damping, plateau),
+ * the step and epoch counters, the curvature cadence and the RNG, i.e. everything a bit-identical
+ * resume needs. Names are made positional (checkpoint.ts) and the container is
+ * checkpoint-format.ts. A restore checks the composition and the variables first and is
+ * all-or-nothing: a component that rejects its state rolls every other one back.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type JsonValue, NatgradError, type StateDict, type Stateful } from '@natgrad/core';
+import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
+import { NameCanonicalizer, type StoredState, loadState, storeState } from './checkpoint';
+
+/** The trainer's own counters and RNG state (the `trainer` section of the meta). */
+export interface TrainerProgress {
+  step: number;
+  epoch: number;
+  skippedSteps: number;
+  statisticsUpdates: number;
+  inverseRefreshes: number;
+  rng: number;
+}
+
+type Component = Stateful & { readonly name?: string };
+
+/** What is saved and restored. Components are in checkpoint order; null ones are absent. */
+export interface CheckpointSubject {
+  model: tf.LayersModel;
+  components: {
+    updateRule: Component;
+    curvature: Component | null;
+    damping: Component | null;
+    plateau: Component | null;
+  };
+  /** Names that must match between the writer and the reader. */
+  composition: Record<string, JsonValue>;
+  progress(): TrainerProgress;
+  /** Applies restored progress; may throw (the restore then rolls back). */
+  setProgress(progress: TrainerProgress): void;
+}
+
+interface CheckpointMeta {
+  trainer: TrainerProgress;
+  composition: Record<string, JsonValue>;
+  model: { variables: { name: string; shape: number[]; dtype: string }[] };
+  states: Record<string, StoredState | null>;
+}
+
+function mismatch(summary: string, expected: string, received: string): NatgradError {
+  return new NatgradError('CHECKPOINT_MISMATCH', summary, {
+    expected,
+    received,
+    fix: 'load the checkpoint into a trainer built with the same model architecture and the same composition',
+  });
+}
+
+function canonicalizer(model: tf.LayersModel): NameCanonicalizer {
+  return new NameCanonicalizer(
+    model.weights.map((w) => w.name),
+    model.layers.map((l) => l.name),
+  );
+}
+
+function componentStates(subject: CheckpointSubject): Record<string, StateDict | null> {
+  const { updateRule, curvature, damping, plateau } = subject.components;
+  return {
+    updateRule: updateRule.getState(),
+    curvature: curvature?.getState() ?? null,
+    damping: damping?.getState() ?? null,
+    plateau: plateau?.getState() ?? null,
+  };
+}
+
+function disposeStates(states: Record<string, StateDict | null>): void {
+  for (const s of Object.values(states)) if (s !== null) tf.dispose(Object.values(s.tensors));
+}
+
+export async function writeTrainerCheckpoint(subject: CheckpointSubject): Promise<Uint8Array> {
+  const weights = subject.model.weights;
+  const names = canonicalizer(subject.model);
+  const tensors: Record<string, tf.Tensor> = {};
+  weights.forEach((w, i) => {
+    tensors[`model/@v${i}`] = w.read();
+  });
+  const states = componentStates(subject);
+  try {
+    const stored: Record<string, JsonValue> = {};
+    for (const [key, state] of Object.entries(states)) {
+      stored[key] = state === null ? null : (storeState(key, state, names, tensors) as unknown as JsonValue);
+    }
+    const meta: JsonValue = {
+      trainer: { ...subject.progress() },
+      composition: subject.composition,
+      model: { variables: weights.map((w) => ({ name: w.name, shape: [...w.shape], dtype: w.dtype })) },
+      states: stored,
+    };
+    return await encodeCheckpoint(meta, tensors);
+  } finally {
+    disposeStates(states);
+  }
+}
+
+export function readTrainerCheckpoint(subject: CheckpointSubject, bytes: Uint8Array): void {
+  const { meta, tensors } = decodeCheckpoint(bytes);
+  try {
+    restore(subject, meta as unknown as CheckpointMeta, tensors);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+function restore(subject: CheckpointSubject, meta: CheckpointMeta, tensors: Record<string, tf.Tensor>): void {
+  if (meta === null || typeof meta !== 'object' || meta.trainer == null || meta.model == null || meta.states == null) {
+    throw new NatgradError('CHECKPOINT_CORRUPT', 'Checkpoint meta is incomplete.', {
+      expected: 'trainer, composition, model and states sections',
+      received: JSON.stringify(Object.keys(meta ?? {})),
+      fix: 'use a checkpoint written by Trainer.save()',
+    });
+  }
+  for (const [key, value] of Object.entries(subject.composition)) {
+    if (meta.composition?.[key] !== value) {
+      throw mismatch(`Checkpoint was written by a different composition (${key}).`, `${key} ${JSON.stringify(value)}`, `${key} ${JSON.stringify(meta.composition?.[key])}`);
+    }
+  }
+  const weights = subject.model.weights;
+  checkVariables(weights, meta.model.variables, tensors);
+  const names = canonicalizer(subject.model);
+  // Snapshot for rollback, so a component that rejects its state leaves the trainer as it was.
+  const backupWeights = weights.map((w) => tf.clone(w.read()));
+  const backupStates = componentStates(subject);
+  const components = Object.entries(subject.components) as [string, Component | null][];
+  try {
+    weights.forEach((w, i) => {
+      w.write(tensors[`model/@v${i}`]);
+    });
+    for (const [key, component] of components) {
+      const stored = meta.states[key];
+      if (component === null) continue;
+      if (stored == null) throw mismatch(`Checkpoint has no ${key} state.`, `a ${key} state`, 'none');
+      try {
+        component.setState(loadState(key, stored, names, tensors));
+      } catch (cause) {
+        if (cause instanceof NatgradError && cause.code === 'CHECKPOINT_MISMATCH') throw cause;
+        throw new NatgradError('CHECKPOINT_MISMATCH', `Checkpoint ${key} state does not fit this trainer.`, {
+          expected: `a ${key} state accepted by "${component.name ?? key}"`,
+          received: cause instanceof Error ? cause.message.split('\n')[0] : String(cause),
+          fix: 'load the checkpoint into a trainer built with the same model and the same composition options',
+          cause,
+        });
+      }
+    }
+    subject.setProgress(meta.trainer);
+  } catch (err) {
+    weights.forEach((w, i) => {
+      w.write(backupWeights[i]);
+    });
+    for (const [key, component] of components) {
+      const state = backupStates[key];
+      if (component !== null && state !== null) component.setState(state);
+    }
+    throw err;
+  } finally {
+    tf.dispose(backupWeights);
+    disposeStates(backupStates);
+  }
+}
+
+/** The saved variables must be the model's, in order and shape. */
+function checkVariables(weights: tf.LayerVariable[], saved: CheckpointMeta['model']['variables'], tensors: Record<string, tf.Tensor>): void {
+  if (!Array.isArray(saved) || saved.length !== weights.length) {
+    throw mismatch(
+      'Checkpoint holds a different number of model variables.',
+      `${weights.length} variables (${weights.map((w) => w.name).join(', ')})`,
+      `${Array.isArray(saved) ? saved.length : 'no'} variables (${Array.isArray(saved) ? saved.map((v) => v.name).join(', ') : ''})`,
+    );
+  }
+  weights.forEach((w, i) => {
+    const s = saved[i];
+    const t = tensors[`model/@v${i}`];
+    if (!tf.util.arraysEqual(s.shape, w.shape as number[]) || t === undefined || !tf.util.arraysEqual(t.shape, w.shape as number[])) {
+      throw mismatch(
+        `Checkpoint variable "${s.name}" does not fit model variable "${w.name}".`,
+        `variable #${i} "${w.name}" of shape [${w.shape.join(',')}]`,
+        `"${s.name}" of shape [${(s.shape ?? []).join(',')}]`,
+      );
+    }
+  });
+}
