@@ -27,24 +27,20 @@ import { checkBatchSize, getCapture } from '../shared/capture-check';
 import { debiasScale, emaAssign, zeroVariable } from '../shared/ema';
 import { EmaCurvatureEstimator } from '../shared/ema-curvature-estimator';
 import { checkLayers } from '../shared/layer-check';
-import { checkDamping, checkDecay, checkFisher, checkKlClip, checkOptionsObject } from '../shared/options';
+import { type EmaEstimatorOptions, checkDamping, checkDecay, checkFisher, checkKlClip, checkOptionsObject } from '../shared/options';
 import { checkParamMap, checkParamShape } from '../shared/param-map';
 import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/state-check';
 import { fisherDiagonal } from './per-example';
 
 export type DiagonalMode = 'fisher' | 'empirical';
 
-export interface DiagonalOptions {
+export interface DiagonalOptions extends EmaEstimatorOptions {
   /** 'fisher' (default): per-example diagonal Fisher of Dense/Conv2D layers; 'empirical': squared mean gradients. */
   mode?: DiagonalMode;
-  /** EMA decay (default 0.95). */
-  decay?: number;
   /** Labels of the statistics backward in 'fisher' mode (default 'sampled'); 'empirical' mode requires 'empirical'. */
   fisher?: FisherType;
   /** Exponent of the statistic: 1 (default) gives F^-1 g, 0.5 an Adam-like g / (sqrt(D) + lambda). */
   power?: number;
-  /** KL clipping bound (kfac-pytorch rule); undefined disables it. */
-  klClip?: number;
 }
 
 const KIND = 'natgrad/curvature/diagonal';

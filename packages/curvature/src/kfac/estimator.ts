@@ -30,22 +30,18 @@ import { checkBatchSize, getCapture } from '../shared/capture-check';
 import { debiasScale, emaAssign, zeroVariable } from '../shared/ema';
 import { EmaCurvatureEstimator } from '../shared/ema-curvature-estimator';
 import { checkLayers } from '../shared/layer-check';
-import { checkDamping, checkDecay, checkFisher, checkKlClip, checkOptionsObject } from '../shared/options';
+import { type EmaEstimatorOptions, checkDamping, checkDecay, checkFisher, checkKlClip, checkOptionsObject } from '../shared/options';
 import { checkParamMap, checkParamShape } from '../shared/param-map';
 import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/state-check';
 import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
 import { inverseTensors, inverseValues, restoreInverses } from './inverse-state';
 import { batchFactors } from './factors';
 
-export interface KfacOptions {
-  /** EMA decay of the factors (default 0.95). */
-  decay?: number;
+export interface KfacOptions extends EmaEstimatorOptions {
   /** 'pi': pi-corrected factored damping (default); 'eigen': exact damping in the eigenbasis. */
   damping?: DampingMode;
   /** Labels of the statistics backward (default 'sampled', the true Fisher). */
   fisher?: FisherType;
-  /** KL clipping bound (kfac-pytorch uses 1e-3); undefined disables it. */
-  klClip?: number;
   /** How @natgrad/linalg inverts the damped factors (default 'auto'). */
   inverseMethod?: LinalgMethod;
 }

@@ -5,6 +5,14 @@
  */
 import { type FisherType, NatgradError, describeValue } from '@natgrad/core';
 
+/** Options every EMA curvature estimator takes, checked by checkDecay and checkKlClip. */
+export interface EmaEstimatorOptions {
+  /** EMA decay of the statistics (default 0.95). */
+  decay?: number;
+  /** KL clipping bound (kfac-pytorch's rule; it uses 1e-3); undefined disables it. */
+  klClip?: number;
+}
+
 export function checkDecay(owner: string, decay: number): number {
   if (typeof decay !== 'number' || !(decay >= 0 && decay < 1)) {
     throw new NatgradError('INVALID_ARGUMENT', `Invalid ${owner} decay.`, {
