@@ -5,16 +5,9 @@
  * versioned checkpoints for bit-identical resumes. Presets build whole compositions in one line.
  */
 export { Trainer } from './trainer';
-export type {
-  Composition,
-  FitDatasetOptions,
-  FitOptions,
-  History,
-  Logs,
-  StepResult,
-  TrainerCallbacks,
-  TrainerConfig,
-} from './trainer';
+export type { Composition, TrainerConfig } from './trainer-config';
+export type { FitDatasetOptions, FitOptions, History, Logs, TrainerCallbacks } from './fit-loop';
+export type { StepResult } from './step';
 export { adamw, diagonal, diagonalFop, fop, kfac, presets, sgd } from './presets';
 export type { CurvaturePresetOptions, PresetName, PresetOptions } from './presets';
 export { AdamW, adamwRule } from './update-rules/adamw';

@@ -44,6 +44,7 @@ import { PhaseTimer, type PhaseTimings, accumulate, emptyTimings } from './timin
 import { type CheckpointSubject, readTrainerCheckpoint, writeTrainerCheckpoint } from './trainer-checkpoint';
 import { type Composition, type TrainerConfig, checkFisherSupport, positiveInteger, resolveComposition } from './trainer-config';
 
+// Trainer's own types, importable beside it (presets.ts builds a Composition).
 export type { Composition, TrainerConfig } from './trainer-config';
 export type { FitDatasetOptions, FitOptions, History, Logs, TrainerCallbacks } from './fit-loop';
 export type { StepResult } from './step';
