@@ -17,6 +17,18 @@ export interface LayerCapture {
    * The per-example gradient is therefore batchSize * outputGrad[n].
    */
   outputGrad: tf.Tensor;
+  /**
+   * Optional, Dense only: the 2-D input rows transposed, [inputSize, rows]. A capture may hand it
+   * over when its backward formed it anyway (dW = inputᵀ·dy), so that an estimator needs no second
+   * transpose for its input-side statistics (A = inputᵀ·input). Owned like input.
+   */
+  inputTransposed?: tf.Tensor;
+  /**
+   * Optional, Dense only: outputGrad's 2-D rows transposed, [outputSize, rows], same scaling as
+   * outputGrad; handed over when the backward formed it anyway (the bias gradient's row sum).
+   * Owned like outputGrad.
+   */
+  outputGradTransposed?: tf.Tensor;
 }
 
 /** The statistics input of one curvature step. Tensors stay owned by the caller. */

@@ -21,6 +21,25 @@ describe('batchFactors', () => {
     p.dispose();
   });
 
+  it.each([true, false])('Dense with the capture\'s transposes (bias %s): same factors as brute force, no transpose of the rows', (bias) => {
+    const n = 6;
+    const p = denseProblem(4, n, 3, 4, bias);
+    const xs = Array.from({ length: n }, (_, i) => Array.from(p.x.dataSync().slice(i * 3, i * 3 + 3)));
+    const inputTransposed = tf.transpose(p.capture.input);
+    const outputGradTransposed = tf.transpose(p.capture.outputGrad);
+    const plain = batchFactors(p.layer, p.capture, n);
+    const before = tf.memory().numTensors;
+    const { a, g } = batchFactors(p.layer, { ...p.capture, inputTransposed, outputGradTransposed }, n);
+    expect(tf.memory().numTensors).toBe(before + 2);
+    expect(a.shape).toEqual(plain.a.shape);
+    expect(relError(a.dataSync(), flat(secondMoment(bias ? withOnes(xs) : xs, n)))).toBeLessThan(1e-6);
+    expect(relError(g.dataSync(), flat(secondMoment(p.perExampleOutputGrads, n)))).toBeLessThan(1e-5);
+    // G is the same product either way (the plain path transposes the same rows), so bit-equal.
+    expect(Array.from(g.dataSync())).toEqual(Array.from(plain.g.dataSync()));
+    tf.dispose([a, g, plain.a, plain.g, inputTransposed, outputGradTransposed]);
+    p.dispose();
+  });
+
   it('Dense, one example: A (x) G is exactly the Fisher of that example (vec dW vec dW^T)', () => {
     const p = denseProblem(2, 1, 2, 3);
     const { a, g } = batchFactors(p.layer, p.capture, 1);

@@ -51,14 +51,40 @@ export function toKernelOrder<T extends tf.Tensor>(layer: LayerInfo, m: T, axes:
   return tf.tidy(() => axes.reduce<tf.Tensor>((t, axis) => tf.gather(t, index, axis), m)) as T;
 }
 
-/** A and G of one batch (formulas in the module header), A in kernel order. The caller owns both. */
+/**
+ * sum_n a_n a_n^T of the bias-augmented rows from the transposed rows xT [P, R] and the rows x
+ * [R, P] without materialising [x, 1]: [[xT x, xT 1], [1^T x, R]] (the bias column of the
+ * augmented Gram product is the row sum of xT).
+ */
+function augmentedGramFromTransposed(layer: LayerInfo, xT: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
+  const gram = tf.matMul(xT, x);
+  if (layer.bias === null) return gram as tf.Tensor2D;
+  const s = tf.sum(xT, 1, true);
+  const corner = tf.fill([1, 1], x.shape[0]);
+  return tf.concat([tf.concat([gram, s], 1), tf.concat([tf.transpose(s), corner], 1)], 0) as tf.Tensor2D;
+}
+
+/**
+ * A and G of one batch (formulas in the module header), A in kernel order. The caller owns both.
+ * A Dense capture that carries inputTransposed / outputGradTransposed (formed by the capture's
+ * backward anyway) skips the transposes the products would need; the values are the same products.
+ */
 export function batchFactors(layer: LayerInfo, capture: LayerCapture, batchSize: number): { a: tf.Tensor2D; g: tf.Tensor2D } {
   return tf.tidy(() => {
-    const a = augment(layer, inputRows(layer, capture.input));
+    const dense = layer.kind === 'dense';
+    const rows = inputRows(layer, capture.input);
+    const aaT =
+      dense && capture.inputTransposed
+        ? augmentedGramFromTransposed(layer, capture.inputTransposed as tf.Tensor2D, rows)
+        : tf.tidy(() => {
+            const a = augment(layer, rows);
+            return matMulTransposeA(a, a);
+          });
     const g = outputRows(layer, capture.outputGrad);
+    const ggT = dense && capture.outputGradTransposed ? tf.matMul(capture.outputGradTransposed as tf.Tensor2D, g) : matMulTransposeA(g, g);
     return {
-      a: toKernelOrder(layer, tf.div(matMulTransposeA(a, a), a.shape[0]) as tf.Tensor2D, [0, 1]),
-      g: tf.mul(matMulTransposeA(g, g), batchSize) as tf.Tensor2D,
+      a: toKernelOrder(layer, tf.div(aaT, rows.shape[0]) as tf.Tensor2D, [0, 1]),
+      g: tf.mul(ggT, batchSize) as tf.Tensor2D,
     };
   });
 }

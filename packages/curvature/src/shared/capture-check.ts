@@ -3,6 +3,7 @@
  * another model, a transposed tensor or a wrong batch size would otherwise produce plausible but
  * wrong factors. Host-side shape checks only.
  */
+import * as tf from '@tensorflow/tfjs';
 import { type CurvatureBatch, type LayerCapture, type LayerInfo, NatgradError, describeValue } from '@natgrad/core';
 import { sameShape } from './param-map';
 import { convGeometry } from '../kfac/patches';
@@ -49,6 +50,14 @@ export function getCapture(owner: string, batch: CurvatureBatch, layer: LayerInf
   return capture;
 }
 
+/** The optional transposed Dense tensors: live, float32, exactly [features, rows]. */
+function checkTransposed(owner: string, layer: LayerInfo, key: string, t: tf.Tensor | undefined, shape: number[]): void {
+  if (t === undefined) return;
+  if (!(t instanceof tf.Tensor) || t.isDisposed || t.dtype !== 'float32' || !sameShape(t.shape, shape)) {
+    throw shapeError(owner, layer, key, `a live float32 tensor [${shape.join(', ')}] (the 2-D rows transposed)`, t, `pass the transpose of the capture's rows, or leave ${key} undefined`);
+  }
+}
+
 export function checkCapture(owner: string, layer: LayerInfo, capture: LayerCapture, batchSize: number): void {
   const { input, outputGrad } = capture;
   if (layer.kind === 'dense') {
@@ -62,7 +71,14 @@ export function checkCapture(owner: string, layer: LayerInfo, capture: LayerCapt
     if (rows % batchSize !== 0) {
       throw shapeError(owner, layer, 'row count', `a multiple of batchSize ${batchSize}`, rows, 'set batchSize to the number of examples');
     }
+    checkTransposed(owner, layer, 'inputTransposed', capture.inputTransposed, [layer.inputSize, rows]);
+    checkTransposed(owner, layer, 'outputGradTransposed', capture.outputGradTransposed, [layer.outputSize, rows]);
     return;
+  }
+  for (const key of ['inputTransposed', 'outputGradTransposed'] as const) {
+    if (capture[key] !== undefined) {
+      throw shapeError(owner, layer, key, 'no transposed tensor (defined for Dense captures only)', capture[key], `leave ${key} undefined for Conv2D layers`);
+    }
   }
   const [h, w] = layer.inputSize;
   const { outHeight, outWidth } = convGeometry(layer);

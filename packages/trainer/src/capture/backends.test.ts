@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { installWasmTrainingKernels } from '@natgrad/backends';
-import type { FisherType } from '@natgrad/core';
+import type { FisherType, LayerCapture } from '@natgrad/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { categoricalCrossentropy } from '../losses/index';
 import { captureModel } from './model-capture';
@@ -22,8 +22,11 @@ function snapshot(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, fisher: Fis
   for (const [k, c] of Object.entries(r.captures ?? {})) {
     out[`input:${k}`] = c.input.dataSync();
     out[`outputGrad:${k}`] = c.outputGrad.dataSync();
+    if (c.inputTransposed) out[`inputTransposed:${k}`] = c.inputTransposed.dataSync();
+    if (c.outputGradTransposed) out[`outputGradTransposed:${k}`] = c.outputGradTransposed.dataSync();
   }
-  tf.dispose([r.loss, r.outputs, ...Object.values(r.grads), ...Object.values(r.captures ?? {}).flatMap((c) => [c.input, c.outputGrad])]);
+  const optional = (c: LayerCapture) => [c.inputTransposed, c.outputGradTransposed].filter((t): t is tf.Tensor => t !== undefined);
+  tf.dispose([r.loss, r.outputs, ...Object.values(r.grads), ...Object.values(r.captures ?? {}).flatMap((c) => [c.input, c.outputGrad, ...optional(c)])]);
   expect(tf.memory().numTensors).toBe(before);
   return out;
 }

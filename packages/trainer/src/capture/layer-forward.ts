@@ -19,16 +19,24 @@ import type { LayerView } from './tfjs-internals';
 /** Receives a registered layer's (2-D or 4-D) input and its pre-activation; returns the pre-activation to continue with. */
 export type PreActivationTap = (input: tf.Tensor, pre: tf.Tensor) => tf.Tensor;
 
+/** Computes (and captures) a Dense pre-activation rows · kernel (+ bias) in place of the plain ops and a tap. */
+export type DenseCapture = (rows: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor | null) => tf.Tensor;
+
 function applyActivation(layer: LayerView, pre: tf.Tensor): tf.Tensor {
   return layer.activation ? layer.activation.apply(pre) : pre;
 }
 
-export function denseForward(layer: LayerView, info: DenseLayerInfo, x: tf.Tensor, tap: PreActivationTap | null): tf.Tensor {
+export function denseForward(layer: LayerView, info: DenseLayerInfo, x: tf.Tensor, tap: PreActivationTap | null, capture: DenseCapture | null = null): tf.Tensor {
   const kernel = (layer.kernel as NonNullable<LayerView['kernel']>).read();
   const rows = x.rank === 2 ? x : tf.reshape(x, [-1, info.inputSize]);
-  let pre: tf.Tensor = tf.matMul(rows as tf.Tensor2D, kernel as tf.Tensor2D);
-  if (layer.bias) pre = tf.add(pre, layer.bias.read());
-  if (tap) pre = tap(rows, pre);
+  let pre: tf.Tensor;
+  if (capture) {
+    pre = capture(rows as tf.Tensor2D, kernel as tf.Tensor2D, layer.bias ? layer.bias.read() : null);
+  } else {
+    pre = tf.matMul(rows as tf.Tensor2D, kernel as tf.Tensor2D);
+    if (layer.bias) pre = tf.add(pre, layer.bias.read());
+    if (tap) pre = tap(rows, pre);
+  }
   if (x.rank !== 2) pre = tf.reshape(pre, [...x.shape.slice(0, -1), info.outputSize]);
   return applyActivation(layer, pre);
 }

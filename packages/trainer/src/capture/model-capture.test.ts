@@ -21,11 +21,15 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
 
 function disposeResult(r: GradientResult): void {
   tf.dispose([r.loss, r.outputs, ...Object.values(r.grads)]);
-  if (r.captures) tf.dispose(Object.values(r.captures).flatMap((c) => [c.input, c.outputGrad]));
+  if (r.captures) tf.dispose(Object.values(r.captures).flatMap(captureTensors));
+}
+
+function captureTensors(c: LayerCapture): tf.Tensor[] {
+  return [c.input, c.outputGrad, ...(c.inputTransposed ? [c.inputTransposed] : []), ...(c.outputGradTransposed ? [c.outputGradTransposed] : [])];
 }
 
 function returnedCount(r: GradientResult): number {
-  return 2 + Object.keys(r.grads).length + (r.captures ? 2 * Object.keys(r.captures).length : 0);
+  return 2 + Object.keys(r.grads).length + (r.captures ? Object.values(r.captures).flatMap(captureTensors).length : 0);
 }
 
 /** Cross-entropy written out (no clipping: the test nets' probabilities stay far from 0 and 1). */
@@ -132,6 +136,42 @@ describe('captureModel on a Sequential Dense model', () => {
     const p = cap.predict(input, { training: true });
     expect(tf.memory().numTensors).toBe(before + 1);
     p.dispose();
+    model.dispose();
+  });
+});
+
+describe('Dense captures share the backward transposes', () => {
+  function bits(t: tf.Tensor): number[] {
+    return Array.from(new Uint32Array(new Float32Array(t.dataSync()).buffer));
+  }
+
+  it.each(['empirical', 'sampled'] as const)('%s: transposes equal the captures bit for bit; gradients equal a plain pass bit for bit', (fisher) => {
+    const model = seqDense();
+    const cap = captureModel(model);
+    const xs = x();
+    const ys = yOneHot();
+    const plain = cap.computeGradients(xs, ys, categoricalCrossentropy(), { capture: false, fisher, seed: 5 });
+    const before = tf.memory().numTensors;
+    const r = cap.computeGradients(xs, ys, categoricalCrossentropy(), { capture: true, fisher, seed: 5 });
+    expect(tf.memory().numTensors).toBe(before + returnedCount(r));
+    const c = r.captures as Record<string, LayerCapture>;
+    for (const name of Object.keys(plain.grads)) expect(bits(r.grads[name]), name).toEqual(bits(plain.grads[name]));
+    expect(bits(r.loss)).toEqual(bits(plain.loss));
+    for (const [name, layer] of Object.entries(c)) {
+      const hasBias = name !== 'd2';
+      // Empirical: the training backward forms both (dW and db). Sampled: that pass differentiates
+      // the biases only (kernels of bias-free layers), so it forms dy^T for biased layers and x^T
+      // for bias-free ones, and nothing else is handed over.
+      const wantInputT = fisher === 'empirical' || !hasBias;
+      const wantGradT = hasBias;
+      expect(layer.inputTransposed !== undefined, `${name} inputTransposed`).toBe(wantInputT);
+      expect(layer.outputGradTransposed !== undefined, `${name} outputGradTransposed`).toBe(wantGradT);
+      if (layer.inputTransposed) expect(bits(layer.inputTransposed)).toEqual(bits(tf.transpose(layer.input)));
+      if (layer.outputGradTransposed) expect(bits(layer.outputGradTransposed)).toEqual(bits(tf.transpose(layer.outputGrad)));
+    }
+    disposeResult(r);
+    disposeResult(plain);
+    tf.dispose([xs, ys]);
     model.dispose();
   });
 });

@@ -75,6 +75,9 @@ export interface ModelCapture {
   predict(x: tf.Tensor, options?: { training?: boolean }): tf.Tensor;
 }
 
+/** Backends whose matMul gradient transposes explicitly (@natgrad/backends), where sharing the transposes pays. */
+const FUSED_DENSE_BACKENDS = new Set(['wasm', 'cpu']);
+
 function invalid(summary: string, expected: string, received: unknown, fix: string): NatgradError {
   return new NatgradError('INVALID_ARGUMENT', summary, { expected, received: describeValue(received), fix });
 }
@@ -197,7 +200,7 @@ class Capture implements ModelCapture {
     let result: { value: tf.Scalar; grads: tf.NamedTensorMap } | null = null;
     try {
       result = tf.variableGrads(() => {
-        const out = this.forward(x, true, empiricalTaps);
+        const out = this.forward(x, true, empiricalTaps, empiricalTaps ? new Set(varList) : null);
         outputs = tf.keep(out);
         return loss.compute(y, out);
       }, varList);
@@ -233,7 +236,7 @@ class Capture implements ModelCapture {
       if (sources.length > 0) {
         tf.tidy(() => {
           tf.variableGrads(() => {
-            const out = this.forward(x, true, taps);
+            const out = this.forward(x, true, taps, new Set(sources));
             return loss.compute(sampleWithoutGradient(loss, out, seed), out);
           }, sources);
         });
@@ -250,10 +253,26 @@ class Capture implements ModelCapture {
     }
   }
 
-  private forward(x: tf.Tensor, training: boolean, taps: CaptureTaps | null): tf.Tensor {
+  /**
+   * `sources`: the variables the pass differentiates; with taps on a backend that transposes
+   * explicitly, Dense layers use the fused capture op (dense-capture-op.ts), told which operands
+   * need a gradient: the input rows unless they are the model input (or a reshape of it, same
+   * data), the kernel and bias when they are sources.
+   */
+  private forward(x: tf.Tensor, training: boolean, taps: CaptureTaps | null, sources: ReadonlySet<tf.Variable> | null = null): tf.Tensor {
+    const fuse = taps !== null && sources !== null && FUSED_DENSE_BACKENDS.has(tf.getBackend());
     const override: LayerOverride = (step: LayerStep, inputs) => {
       const info = this.registered.get(step.layer);
       if (info === undefined) return null;
+      if (info.kind === 'dense' && fuse) {
+        const s = sources as ReadonlySet<tf.Variable>;
+        const capture = (taps as CaptureTaps).denseFor(info.name, {
+          inputGrad: inputs[0].dataId !== x.dataId,
+          kernelGrad: s.has(this.variables[info.kernel]),
+          biasGrad: info.bias !== null && s.has(this.variables[info.bias]),
+        });
+        return denseForward(step.layer, info, inputs[0], null, capture);
+      }
       const tap: PreActivationTap | null = taps ? taps.tapFor(info.name) : null;
       return info.kind === 'dense' ? denseForward(step.layer, info, inputs[0], tap) : conv2dForward(step.layer, info, inputs[0], tap);
     };
