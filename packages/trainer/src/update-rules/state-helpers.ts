@@ -53,7 +53,8 @@ let slotCounter = 0;
 export function makeSlots(variables: Record<string, tf.Variable>, slot: string): Record<string, tf.Variable> {
   const out: Record<string, tf.Variable> = {};
   for (const [name, v] of Object.entries(variables)) {
-    out[name] = tf.variable(tf.zerosLike(v), false, `natgrad_${slot}_${slotCounter++}/${name}`);
+    // tf.variable shares the initial tensor's data but leaves the tensor itself alive: tidy frees it.
+    out[name] = tf.tidy(() => tf.variable(tf.zerosLike(v), false, `natgrad_${slot}_${slotCounter++}/${name}`));
   }
   return out;
 }

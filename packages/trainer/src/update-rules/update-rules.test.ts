@@ -128,3 +128,20 @@ describe('AdamW', () => {
     tf.dispose([w, d]);
   });
 });
+
+describe('update-rule lifecycle', () => {
+  it('init, apply and dispose leave tf.memory().numTensors unchanged (slot variables included)', () => {
+    const w = tf.variable(tf.tensor2d([1, -2, 3, 4], [2, 2]));
+    const d = { w: tf.tensor2d([0.2, 0.4, -0.1, 0.3], [2, 2]) };
+    for (const make of [() => new Sgd({ momentum: 0.9, nesterov: true }), () => new AdamW({ weightDecay: 0.01 })]) {
+      const before = tf.memory().numTensors;
+      const rule = make();
+      rule.init({ w });
+      rule.apply(d, 0.1);
+      rule.apply(d, 0.1);
+      rule.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    tf.dispose([w, d.w]);
+  });
+});
