@@ -1,0 +1,34 @@
+// The README's "Using the library" example, run as written on tiny data, so the front page cannot
+// drift from the API.
+import * as tf from '@tensorflow/tfjs';
+import { diagonal } from '@natgrad/curvature/diagonal';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Trainer, fop } from './index';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('README example', () => {
+  it('builds FOP over KFAC and over the diagonal Fisher, reports registration, fits and disposes cleanly', async () => {
+    const before = tf.memory().numTensors;
+    const x = tf.randomUniform([64, 784], 0, 1, 'float32', 1);
+    const y = tf.tidy(() => tf.oneHot(tf.randomUniform([64], 0, 10, 'int32', 2), 10));
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ inputShape: [784], units: 16, activation: 'relu' }), tf.layers.dense({ units: 10, activation: 'softmax' })],
+    });
+    const trainer = new Trainer({ model, loss: 'categoricalCrossentropy', ...fop({ learningRate: 0.01 }) });
+    expect(trainer.report()).toMatch(/dense/);
+    const history = await trainer.fit(x, y, { epochs: 1, batchSize: 32, validationData: [x, y] });
+    expect(history.epoch).toEqual([0]);
+    expect(history.history.loss).toHaveLength(1);
+    expect(Number.isFinite(history.history.loss[0])).toBe(true);
+    trainer.dispose();
+    const cheap = new Trainer({ model, loss: 'categoricalCrossentropy', ...fop({ curvature: diagonal() }) });
+    await cheap.fit(x, y, { epochs: 1, batchSize: 32 });
+    cheap.dispose();
+    model.dispose();
+    tf.dispose([x, y]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
