@@ -4,7 +4,7 @@
  * is split into two halves; per curvature block the mean gradient g_avg is combined with the part
  * of the halves' difference that is orthogonal to g_avg in the Fisher metric, with a mixing weight
  * beta* and a step size eta* chosen in closed form (steps 1-8 of docs/algorithms/fop.md, which
- * follows /work/shared/docs/fop-spec.md). All scalar arithmetic stays on the device; the per-block
+ * follows the shared fop-spec.md). All scalar arithmetic stays on the device; the per-block
  * diagnostics are read back with one stacked read per step, or not at all when disabled.
  */
 import * as tf from '@tensorflow/tfjs';
