@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError, describeValue } from '@natgrad/core';
 import { blockedSpdInverseHost } from './blocked';
-import { assertFiniteHost, hostSpdInverse } from './host';
+import { assertFiniteHost, hostSpdInverse, hostSymmetrize } from './host';
 import { detectNativeBackend, nativeSpdInverse, requireNativeBackend } from './native';
 import { newtonSchulzInverse } from './newton-schulz';
 import { clippedEigenInverse } from './roundoff-psd';
@@ -139,7 +139,8 @@ function dispatch(a: tf.Tensor2D, n: number, damping: number, options: InverseOp
     // Everything but the matMuls happens on the host (see blocked.ts), so start there.
     const data = a.dataSync() as Float32Array;
     assertFiniteHost(data, what);
-    const m = symmetrizeDampedHost(data, n, damping);
+    // Entries formed in float64 and rounded to float32 once, as the blocked recursion works in float32.
+    const m = Float32Array.from(hostSymmetrize(data, n, damping));
     return { inverse: tf.tensor2d(blockedSpdInverseHost(m, n, options.blockSize), [n, n]), method, reason };
   }
   const native = method === 'native' ? requireNativeBackend(what) : null;
@@ -154,20 +155,6 @@ function dispatch(a: tf.Tensor2D, n: number, damping: number, options: InverseOp
   } finally {
     m.dispose();
   }
-}
-
-/** sym(A) + λI as a new float32 host array (each entry computed in float64, rounded once). */
-function symmetrizeDampedHost(a: Float32Array, n: number, damping: number): Float32Array {
-  const s = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) {
-    s[i * n + i] = a[i * n + i] + damping;
-    for (let j = 0; j < i; j++) {
-      const v = 0.5 * (a[i * n + j] + a[j * n + i]);
-      s[i * n + j] = v;
-      s[j * n + i] = v;
-    }
-  }
-  return s;
 }
 
 /** (A + λI)⁻¹ for symmetric PSD A (symmetrised first). Returns a new tensor (caller owns). Synchronous. */
