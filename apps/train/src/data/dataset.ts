@@ -5,6 +5,7 @@
  * batch is built, because 50k CIFAR images as float32 would cost 600 MB for no benefit.
  */
 import { NatgradError } from '@natgrad/core';
+import { Rng } from '@natgrad/trainer';
 import * as tf from '@tensorflow/tfjs';
 
 export interface ImageSplit {
@@ -33,30 +34,12 @@ export interface Normalisation {
   std: number[];
 }
 
-/** mulberry32: a tiny, well-distributed 32-bit PRNG; enough for shuffling, fully reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A Fisher-Yates permutation of 0..n-1 that depends only on the seed. */
+/**
+ * A Fisher-Yates permutation of 0..n-1 that depends only on the seed: the trainer's own Rng, so the
+ * app and the library draw shuffles from one generator rather than two.
+ */
 export function shuffledIndices(n: number, seed: number): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  const rand = seededRandom(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  return order;
+  return new Rng(seed).permutation(n);
 }
 
 /**
