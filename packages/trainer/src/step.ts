@@ -41,50 +41,22 @@ export function splitBatch(t: tf.Tensor, k: number): tf.Tensor[] {
  * batch, and the estimator's EMA sees ONE batch per step (core/src/capture.ts).
  */
 export function mergeCaptures(parts: readonly Record<string, LayerCapture>[]): Record<string, LayerCapture> {
-  if (parts.length === 1) {
-    const out: Record<string, LayerCapture> = {};
-    for (const [name, c] of Object.entries(parts[0])) {
-      out[name] = { input: tf.clone(c.input), outputGrad: tf.clone(c.outputGrad) };
-      if (c.inputTransposed) out[name].inputTransposed = tf.clone(c.inputTransposed);
-      if (c.outputGradTransposed) out[name].outputGradTransposed = tf.clone(c.outputGradTransposed);
-    }
-    return out;
-  }
   const k = parts.length;
+  const meanConcat = (ts: tf.Tensor[], axis: number) => tf.tidy(() => tf.div(tf.concat(ts, axis), tf.scalar(k)));
   const out: Record<string, LayerCapture> = {};
   for (const name of Object.keys(parts[0])) {
-    const input = tf.concat(
-      parts.map((p) => p[name].input),
-      0,
-    );
-    const outputGrad = tf.tidy(() =>
-      tf.div(
-        tf.concat(
-          parts.map((p) => p[name].outputGrad),
-          0,
-        ),
-        tf.scalar(k),
-      ),
-    );
-    out[name] = { input, outputGrad };
+    const cs = parts.map((p) => p[name]);
+    out[name] = {
+      input: tf.concat(cs.map((c) => c.input), 0),
+      outputGrad: meanConcat(cs.map((c) => c.outputGrad), 0),
+    };
     // The optional Dense transposes are [features, rows]: the batch axis is 1. Concatenating them
     // is a copy, still far cheaper than the estimator transposing the merged rows again.
-    if (parts.every((p) => p[name].inputTransposed)) {
-      out[name].inputTransposed = tf.concat(
-        parts.map((p) => p[name].inputTransposed as tf.Tensor),
-        1,
-      );
+    if (cs.every((c) => c.inputTransposed)) {
+      out[name].inputTransposed = tf.concat(cs.map((c) => c.inputTransposed as tf.Tensor), 1);
     }
-    if (parts.every((p) => p[name].outputGradTransposed)) {
-      out[name].outputGradTransposed = tf.tidy(() =>
-        tf.div(
-          tf.concat(
-            parts.map((p) => p[name].outputGradTransposed as tf.Tensor),
-            1,
-          ),
-          tf.scalar(k),
-        ),
-      );
+    if (cs.every((c) => c.outputGradTransposed)) {
+      out[name].outputGradTransposed = meanConcat(cs.map((c) => c.outputGradTransposed as tf.Tensor), 1);
     }
   }
   return out;
@@ -92,11 +64,6 @@ export function mergeCaptures(parts: readonly Record<string, LayerCapture>[]): R
 
 /** Elementwise mean of k maps with the same keys (new tensors, caller owns them). */
 export function meanMaps(maps: readonly ParamMap[]): ParamMap {
-  if (maps.length === 1) {
-    const out: ParamMap = {};
-    for (const [k, t] of Object.entries(maps[0])) out[k] = tf.clone(t);
-    return out;
-  }
   return tf.tidy(() => {
     const out: ParamMap = {};
     for (const name of Object.keys(maps[0])) out[name] = tf.div(tf.addN(maps.map((m) => m[name])), tf.scalar(maps.length));
