@@ -3,8 +3,8 @@
  * trainer's, estimators only fold in a batch and refresh their cache; fop-spec.md, "Curvature
  * cadence": statistics and inverses on their own intervals). Statistics are folded in
  * every `statisticsEvery` steps and inverses refreshed every `inverseEvery` steps, and both on
- * their first opportunity, so that the first step already has a preconditioner. The counts are part of the checkpoint: a resumed run keeps the
- * same schedule.
+ * their first opportunity, so that the first step already has a preconditioner. The counts are
+ * part of the checkpoint: a resumed run keeps the same schedule.
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { CurvatureEstimator } from '@natgrad/core';
