@@ -11,7 +11,7 @@ import { backendOps } from './backend-kernel-ops';
 import { type FilterGradGeometry, filterGradient } from './conv2d-backprop-filter';
 
 /** Geometry of the forward conv from the kernel's attrs, as tfjs itself would compute it. */
-export function geometryFromAttrs(
+function geometryFromAttrs(
   xShape: readonly number[],
   dyShape: readonly number[],
   attrs: tf.NamedAttrMap,

@@ -15,9 +15,9 @@ import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
 import { nonFinite } from './validate';
 
-export const NS_DEFAULT_MAX_ITERATIONS = 60;
+const NS_DEFAULT_MAX_ITERATIONS = 60;
 /** Default stop: ‖I − M X‖_F / √n below this (float32 usually stalls first; the stall test stops it then). */
-export const NS_DEFAULT_TOLERANCE = 1e-6;
+const NS_DEFAULT_TOLERANCE = 1e-6;
 
 export interface NewtonSchulzOptions {
   warmStart?: tf.Tensor2D;

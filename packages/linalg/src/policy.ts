@@ -22,8 +22,8 @@ export const GPU_HOST_MAX_N = 64;
 /** Diagonal block size of the blocked method: factored on the host in float64. */
 export const BLOCKED_LEAF_N = 128;
 
-export const GPU_BACKENDS: readonly string[] = ['webgl', 'webgpu'];
-export const NATIVE_BACKENDS: readonly string[] = ['tensorflow'];
+const GPU_BACKENDS: readonly string[] = ['webgl', 'webgpu'];
+const NATIVE_BACKENDS: readonly string[] = ['tensorflow'];
 
 /** Methods each operation implements (Newton–Schulz only computes inverses). */
 export const SUPPORTED_METHODS: Record<LinalgOperation, readonly ConcreteMethod[]> = {

@@ -48,7 +48,7 @@ function rejected(what: string, received: string, fix: string): NatgradError {
 }
 
 /** The float64 spectrum of sym(A) with roundoff-level negatives clipped, or NOT_POSITIVE_DEFINITE. */
-export function clippedSpectrum(a: Float64Array, n: number, damping: number, what: string): ClippedSpectrum {
+function clippedSpectrum(a: Float64Array, n: number, damping: number, what: string): ClippedSpectrum {
   const { values, vectors } = hostEigh(a, n);
   const minEigenvalue = values[0];
   const norm = Math.max(Math.abs(values[0]), Math.abs(values[n - 1]));

@@ -39,7 +39,7 @@ export interface EigenInverse {
 export type BlockInverse = PiInverse | EigenInverse;
 
 /** lambda_A, lambda_G of factored Tikhonov damping from the factors' traces (host numbers). */
-export function piDampings(
+function piDampings(
   traceA: number,
   dimA: number,
   traceG: number,

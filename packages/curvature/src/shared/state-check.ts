@@ -7,7 +7,7 @@ import { type JsonValue, NatgradError, type StateDict, describeValue } from '@na
 import { debiasScale } from './ema';
 import { sameShape } from './param-map';
 
-export function checkStateHeader(owner: string, state: StateDict, kind: string, version: number): void {
+function checkStateHeader(owner: string, state: StateDict, kind: string, version: number): void {
   if (state === null || typeof state !== 'object' || typeof state.values !== 'object' || typeof state.tensors !== 'object') {
     throw new NatgradError('CHECKPOINT_CORRUPT', `${owner}.setState: not a StateDict.`, {
       expected: '{ kind, version, values, tensors }',
@@ -24,7 +24,7 @@ export function checkStateHeader(owner: string, state: StateDict, kind: string, 
   }
 }
 
-export function stateNumber(owner: string, values: Record<string, JsonValue>, key: string, nullable = false): number | null {
+function stateNumber(owner: string, values: Record<string, JsonValue>, key: string, nullable = false): number | null {
   const v = values[key];
   if (nullable && v === null) return null;
   if (typeof v !== 'number' || !Number.isFinite(v)) {

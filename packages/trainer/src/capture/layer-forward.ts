@@ -57,7 +57,7 @@ function dilateAxis(kernel: tf.Tensor4D, axis: 0 | 1, d: number): tf.Tensor4D {
   return tf.slice(flat, [0, 0, 0, 0], size);
 }
 
-export function dilatedKernel(kernel: tf.Tensor4D, dilation: [number, number]): tf.Tensor4D {
+function dilatedKernel(kernel: tf.Tensor4D, dilation: [number, number]): tf.Tensor4D {
   return dilateAxis(dilateAxis(kernel, 0, dilation[0]), 1, dilation[1]);
 }
 

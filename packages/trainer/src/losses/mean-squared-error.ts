@@ -12,7 +12,7 @@ import type { LossFunction } from '@natgrad/core';
 import { assertPredictions, assertSameShape, assertTensor, deviceSeed } from './validate';
 
 /** Standard deviation of the Gaussian predictive distribution implied by the MSE loss. */
-export function mseNoiseStd(predictions: tf.Tensor): number {
+function mseNoiseStd(predictions: tf.Tensor): number {
   const perExample = predictions.size / predictions.shape[0];
   return Math.sqrt(perExample / 2);
 }
