@@ -1,8 +1,8 @@
 /**
  * The projection phase of a step (fop-spec.md, "One step", steps 2-8): optional clipping of the
  * mean gradient's global norm, then the projection combines the sub-batch gradients through the
- * curvature view into one direction per parameter. Without an estimator the projection sees a view with no blocks, so every
- * parameter gets the (projected) mean gradient.
+ * curvature view into one direction per parameter. Without an estimator the projection sees a
+ * view with no blocks, so every parameter gets the (projected) mean gradient.
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { CurvatureEstimator, CurvatureView, ProjectionDiagnostics, ProjectionStrategy } from '@natgrad/core';

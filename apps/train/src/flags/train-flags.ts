@@ -78,8 +78,9 @@ interface FlagSpec {
 
 /**
  * Per-optimizer components and hyper-parameters used when the flag is not given. The natural-
- * gradient defaults (lr 0.01, 0.001 for the diagonal Fisher whose 1/D scaling is steeper; damping 1e-2) were picked on the embedded MNIST with the small CNN:
- * lr 0.05 diverged and damping 1e-3 made a float32 factor Cholesky fail within two steps.
+ * gradient defaults (lr 0.01, 0.001 for the diagonal Fisher whose 1/D scaling is steeper; damping
+ * 1e-2) were picked on the embedded MNIST with the small CNN: lr 0.05 diverged and damping 1e-3
+ * made a float32 factor Cholesky fail within two steps.
  */
 export const PRESETS: Record<OptimizerName, { curvature: CurvatureName; projection: ProjectionName; lr: number; momentum: number; weightDecay: number; damping: number }> = {
   sgd: { curvature: 'none', projection: 'identity', lr: 0.05, momentum: 0.9, weightDecay: 5e-4, damping: 0 },

@@ -7,11 +7,12 @@
  * and returns it one-hot. The draw is inverse-CDF sampling (the first class whose cumulative
  * probability exceeds a seeded tf.randomUniform) rather than tf.multinomial, because tfjs generates
  * seeded uniforms identically on every backend while the wasm Multinomial kernel has its own RNG;
- * the same seed therefore gives the same targets on cpu, wasm and webgl. with these targets the gradient outer
- * products average to the true Fisher, which for rank-2 outputs equals the Gauss-Newton matrix of
- * this loss (Martens 2014, "New insights and perspectives on the natural gradient method", sec. 9.2).
- * For outputs of rank > 2 ([batch, ..., classes]) the loss averages over the extra positions, so the
- * sampled Fisher is that Gauss-Newton matrix divided by the number of positions per example.
+ * the same seed therefore gives the same targets on cpu, wasm and webgl. With these targets the
+ * gradient outer products average to the true Fisher, which for rank-2 outputs equals the
+ * Gauss-Newton matrix of this loss (Martens 2014, "New insights and perspectives on the natural
+ * gradient method", sec. 9.2). For outputs of rank > 2 ([batch, ..., classes]) the loss averages
+ * over the extra positions, so the sampled Fisher is that Gauss-Newton matrix divided by the
+ * number of positions per example.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LossFunction } from '@natgrad/core';
