@@ -127,10 +127,11 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
 
   const data = prepareData(await loadDataset(config.dataset, config.dataDir ?? undefined), config);
   const norm = computeNormalisation(data.train, data.channels);
-  const stepsPerEpoch = epochBatches(data.train.count, config.batch, 0).length;
   if (data.train.count < config.batch) {
     throw new FlagError('train', [{ flag: 'batch', message: `${config.batch} is larger than the ${data.train.count} training examples; pass a smaller --batch` }]);
   }
+  // epochBatches keeps full batches only: no need to shuffle the split just to count them.
+  const stepsPerEpoch = Math.floor(data.train.count / config.batch);
 
   const model = buildModel(config.model, {
     inputShape: [data.height, data.width, data.channels],
