@@ -3,9 +3,15 @@
  * also works inside the single-file bundle. There, `require.resolve` finds no node_modules and a
  * dynamic import of a package name fails, so the backends this app ships (wasm, webgpu with Dawn)
  * are imported through literal specifiers esbuild can follow; tfjs-node(-gpu) stay external and
- * are still resolved from the working directory. Failures come back as one line per backend.
+ * are still resolved from the working directory. The WebGPU adapter is first asked for in a child
+ * process (Dawn's native stderr stays there); in the bundle that child loads the dawn.node shipped
+ * beside natgrad.cjs, the same file the bundled `webgpu` loads. Failures come back as one line per
+ * backend.
  */
-import { type BackendName, type BackendSelection, type ProbeEnvironment, nodeProbeEnvironment, selectBackend } from '@natgrad/backends';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BackendName, type BackendSelection, type ProbeEnvironment, nodeProbeEnvironment, probeWebgpuInChild, selectBackend } from '@natgrad/backends';
 import { NatgradError } from '@natgrad/core';
 import type { BackendName as BackendFlag } from './flags/train-flags';
 
@@ -16,10 +22,26 @@ const SHIPPED: Record<string, () => Promise<unknown>> = {
   webgpu: () => import('webgpu'),
 };
 
+/**
+ * dawn.node where the bundled `webgpu` computes it (dist/<platform>-<arch>/ beside the bundle's
+ * own file), when this code runs from a bundle; undefined in a source checkout.
+ */
+function bundledDawn(): string | undefined {
+  const arch = process.platform === 'darwin' ? 'universal' : process.arch;
+  const file = join(dirname(fileURLToPath(import.meta.url)), 'dist', `${process.platform}-${arch}`, 'dawn.node');
+  return existsSync(file) ? file : undefined;
+}
+
 export const appProbeEnvironment: ProbeEnvironment = {
   packageDir: (name) => nodeProbeEnvironment.packageDir(name) ?? (name in SHIPPED ? `<bundled ${name}>` : undefined),
   readDir: (dir) => nodeProbeEnvironment.readDir(dir),
   importModule: (specifier) => (SHIPPED[specifier] ? SHIPPED[specifier]() : nodeProbeEnvironment.importModule(specifier)),
+  probeWebgpuAdapter: async (dawnOptions) => {
+    const dawn = bundledDawn();
+    if (dawn !== undefined) return probeWebgpuInChild(dawn, dawnOptions);
+    if (nodeProbeEnvironment.probeWebgpuAdapter === undefined) throw new Error('nodeProbeEnvironment lost its WebGPU adapter probe');
+    return nodeProbeEnvironment.probeWebgpuAdapter(dawnOptions);
+  },
 };
 
 export async function chooseBackend(prefer: BackendFlag, environment: ProbeEnvironment = appProbeEnvironment): Promise<BackendSelection> {

@@ -9,6 +9,8 @@ export { defaultLoaders, findTfjsNodeBinding } from './loaders';
 export type { BackendLoader, LoadResult, LoaderContext } from './loaders';
 export { nodeProbeEnvironment } from './probe-environment';
 export type { ProbeEnvironment } from './probe-environment';
+export { probeWebgpuInChild } from './webgpu-adapter-probe';
+export type { WebgpuAdapterProbe } from './webgpu-adapter-probe';
 export { selectBackend } from './select-backend';
 export type { BackendAttempt, BackendSelection, SelectBackendOptions } from './select-backend';
 export { installWasmTrainingKernels } from './wasm-training-kernels';

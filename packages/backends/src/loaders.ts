@@ -66,9 +66,18 @@ interface DawnModule {
   globals: Record<string, unknown>;
 }
 
+const noAdapter = (dawnOptions: string[]): string =>
+  `no WebGPU adapter: Dawn [${dawnOptions.join(', ')}] found no GPU (needs a GPU and its driver, e.g. libvulkan.so.1 on Linux)`;
+
 const webgpuLoader: BackendLoader = async ({ env, dawnOptions }) => {
   for (const pkg of ['webgpu', '@tensorflow/tfjs-backend-webgpu']) {
     if (env.packageDir(pkg) === undefined) return unavailable(`${pkg} is not installed`);
+  }
+  // Ask a child first: on a box without a GPU it takes Dawn's native stderr lines with it.
+  const probe = await env.probeWebgpuAdapter?.(dawnOptions);
+  if (probe !== undefined && probe.outcome !== 'adapter') {
+    const said = probe.nativeMessage === undefined ? '' : `; Dawn said: ${probe.nativeMessage}`;
+    return unavailable(probe.outcome === 'failed' ? `Dawn (npm webgpu) failed to start: ${probe.error}${said}` : `${noAdapter(dawnOptions)}${said}`);
   }
   let dawn: DawnModule;
   let gpu: ReturnType<DawnModule['create']>;
@@ -81,9 +90,7 @@ const webgpuLoader: BackendLoader = async ({ env, dawnOptions }) => {
     return unavailable(`Dawn (npm webgpu) failed to start: ${firstLine(error)}`);
   }
   if (adapter == null) {
-    return unavailable(
-      `no WebGPU adapter: Dawn [${dawnOptions.join(', ')}] found no GPU (needs a GPU and its driver, e.g. libvulkan.so.1 on Linux)`,
-    );
+    return unavailable(noAdapter(dawnOptions));
   }
   // tfjs-backend-webgpu reads navigator.gpu and the GPU* enum globals (GPUBufferUsage, ...).
   Object.assign(globalThis, dawn.globals);

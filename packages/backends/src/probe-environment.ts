@@ -1,12 +1,13 @@
 /**
  * The side effects a backend probe needs (find an installed package, list a folder, import a
- * module), behind one small interface so tests can simulate absent, half-installed or broken
+ * module, ask a child process for a WebGPU adapter), behind one small interface so tests can simulate absent, half-installed or broken
  * packages without installing them. The default resolves packages the way Node would from this
  * package and from the working directory (pnpm links peers next to their dependant).
  */
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { type WebgpuAdapterProbe, probeWebgpuInChild } from './webgpu-adapter-probe';
 
 export interface ProbeEnvironment {
   /** Root folder of an installed package (the one holding its package.json), or undefined. */
@@ -15,6 +16,19 @@ export interface ProbeEnvironment {
   readDir(dir: string): string[];
   /** Dynamic import; rejects like `import()` does. */
   importModule(specifier: string): Promise<unknown>;
+  /**
+   * Asks a child process whether Dawn finds an adapter, so Dawn's native stderr lines stay out
+   * of this process's output. Optional: without it, Dawn is probed in-process only.
+   */
+  probeWebgpuAdapter?(dawnOptions: string[]): Promise<WebgpuAdapterProbe>;
+}
+
+function resolveEntry(base: string, name: string): string | undefined {
+  try {
+    return createRequire(base).resolve(name);
+  } catch {
+    return undefined;
+  }
 }
 
 function resolveFrom(base: string, name: string): string | undefined {
@@ -44,4 +58,9 @@ export const nodeProbeEnvironment: ProbeEnvironment = {
     }
   },
   importModule: (specifier) => import(/* @vite-ignore */ specifier),
+  probeWebgpuAdapter: async (dawnOptions) => {
+    const entry = resolveEntry(import.meta.url, 'webgpu') ?? resolveEntry(join(process.cwd(), 'noop.js'), 'webgpu');
+    if (entry === undefined) return { outcome: 'failed', error: "the entry file of the 'webgpu' package could not be resolved" };
+    return probeWebgpuInChild(entry, dawnOptions);
+  },
 };

@@ -5,6 +5,7 @@ import { BACKEND_ORDER, INSTALL_HINTS } from './backend-names';
 import { findTfjsNodeBinding, firstLine } from './loaders';
 import type { ProbeEnvironment } from './probe-environment';
 import { selectBackend } from './select-backend';
+import type { WebgpuAdapterProbe } from './webgpu-adapter-probe';
 
 /** A simulated file system and module table: packages, folder listings and importable modules. */
 function fakeEnvironment(spec: {
@@ -167,6 +168,50 @@ describe('selectBackend with simulated installations', () => {
     });
     const error = await rejection(selectBackend({ prefer: 'webgpu', environment: env }));
     expect(error.received).toBe('Dawn (npm webgpu) failed to start: no suitable backends found');
+  });
+
+  it('asks the child probe first and never starts Dawn in-process when the child found no adapter', async () => {
+    const asked: string[][] = [];
+    const env = {
+      ...fakeEnvironment({
+        packages: { ...wasmOnly.packages, webgpu: '/nm/webgpu', '@tensorflow/tfjs-backend-webgpu': '/nm/x' },
+        modules: wasmOnly.modules,
+      }),
+      probeWebgpuAdapter: async (options: string[]): Promise<WebgpuAdapterProbe> => {
+        asked.push(options);
+        return { outcome: 'no-adapter', nativeMessage: 'Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.' };
+      },
+    };
+    const selection = await selectBackend({ environment: env });
+    expect(asked).toEqual([['backend=vulkan']]);
+    expect(env.imported).not.toContain('webgpu');
+    expect(selection.name).toBe('wasm');
+    expect(selection.attempts[1]).toEqual({
+      name: 'webgpu',
+      available: false,
+      reason:
+        'no WebGPU adapter: Dawn [backend=vulkan] found no GPU (needs a GPU and its driver, e.g. libvulkan.so.1 on Linux); Dawn said: Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.',
+    });
+    env.probeWebgpuAdapter = async () => ({ outcome: 'failed', error: 'the adapter probe was killed by SIGSEGV without a result' });
+    const error = await rejection(selectBackend({ prefer: 'webgpu', environment: env }));
+    expect(error.received).toBe('Dawn (npm webgpu) failed to start: the adapter probe was killed by SIGSEGV without a result');
+    expect(env.imported).not.toContain('webgpu');
+  });
+
+  it('starts Dawn in-process once the child probe reports an adapter', async () => {
+    const env = {
+      ...fakeEnvironment({
+        packages: { webgpu: '/nm/webgpu', '@tensorflow/tfjs-backend-webgpu': '/nm/x' },
+        modules: {
+          webgpu: async () => ({ create: () => ({ requestAdapter: async () => null }), globals: {} }),
+        },
+      }),
+      probeWebgpuAdapter: async (): Promise<WebgpuAdapterProbe> => ({ outcome: 'adapter', vendor: 'sim' }),
+    };
+    // The in-process Dawn disagrees with the child here; what counts is that it was asked.
+    const error = await rejection(selectBackend({ prefer: 'webgpu', environment: env }));
+    expect(env.imported).toContain('webgpu');
+    expect(error.received).toMatch(/^no WebGPU adapter: Dawn \[backend=vulkan\] found no GPU/);
   });
 });
 
