@@ -17,3 +17,6 @@ export { installWasmTrainingKernels } from './wasm-training-kernels';
 export type { WasmTrainingKernelsReport } from './wasm-training-kernels';
 export { batchMatMulGradA, batchMatMulGradB, batchMatMulGradConfig } from './matmul-gradient';
 export type { TransposeStrategy } from './matmul-gradient';
+export { copyToHost } from './host-copy';
+export { createStatisticsWorker } from './statistics-worker';
+export type { StatisticsWorkerOptions } from './statistics-worker';

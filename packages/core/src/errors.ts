@@ -20,7 +20,8 @@ export type NatgradErrorCode =
   | 'STATE_MISMATCH'
   | 'DATASET_INVALID'
   | 'DATASET_MISSING'
-  | 'CONVERGENCE_FAILED';
+  | 'CONVERGENCE_FAILED'
+  | 'WORKER_FAILED';
 
 export interface NatgradErrorDetails {
   /** What the call needed, e.g. "a square matrix". */

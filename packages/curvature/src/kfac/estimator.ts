@@ -21,6 +21,7 @@ import {
   NatgradError,
   type ParamMap,
   type StateDict,
+  type StatisticsWorker,
   describeValue,
   factorSizes,
 } from '@natgrad/core';
@@ -36,6 +37,7 @@ import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/sta
 import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
 import { inverseTensors, inverseValues, restoreInverses } from './inverse-state';
 import { batchFactors } from './factors';
+import { type WorkerSlot, gramTerms, pullFactors, pushFactors, workerKeys } from './worker-statistics';
 
 export interface KfacOptions extends EmaEstimatorOptions {
   /** 'pi': pi-corrected factored damping (default); 'eigen': exact damping in the eigenbasis. */
@@ -44,17 +46,20 @@ export interface KfacOptions extends EmaEstimatorOptions {
   fisher?: FisherType;
   /** How @natgrad/linalg inverts the damped factors (default 'auto'). */
   inverseMethod?: LinalgMethod;
+  /**
+   * Computes the factor statistics on another thread (@natgrad/backends' createStatisticsWorker()):
+   * the Gram products run on a second CPU core while training goes on, and the estimator waits for
+   * them only when it needs the factors (inverse refresh, multiply, factors, getState). Same values
+   * as without it on the same backend. The worker stays owned by the caller (terminate it after use).
+   */
+  statisticsWorker?: StatisticsWorker;
 }
 
 const KIND = 'natgrad/curvature/kfac';
 const VERSION = 1;
 const METHODS: readonly LinalgMethod[] = ['auto', 'host', 'blocked', 'newton-schulz', 'native'];
 
-interface Slot {
-  layer: LayerInfo;
-  a: tf.Variable;
-  g: tf.Variable;
-}
+type Slot = WorkerSlot;
 
 export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> implements CurvatureEstimator {
   readonly name = 'kfac';
@@ -63,9 +68,12 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
   readonly damping: DampingMode;
   readonly klClip: number | undefined;
   readonly inverseMethod: LinalgMethod;
+  readonly statisticsWorker: StatisticsWorker | undefined;
+  /** Batches were sent to the statistics worker since its averages were last copied into the slots. */
+  private workerAhead = false;
 
   constructor(options: KfacOptions = {}) {
-    checkOptionsObject('kfac', options, '{ decay?, damping?, fisher?, klClip?, inverseMethod? }', 'call kfac() or kfac({ decay: 0.95 })');
+    checkOptionsObject('kfac', options, '{ decay?, damping?, fisher?, klClip?, inverseMethod?, statisticsWorker? }', 'call kfac() or kfac({ decay: 0.95 })');
     super('kfac');
     this.decay = checkDecay('kfac', options.decay ?? 0.95);
     this.requires = { captures: true, fisher: checkFisher('kfac', options.fisher ?? 'sampled') };
@@ -79,6 +87,15 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
       });
     }
     this.inverseMethod = options.inverseMethod ?? 'auto';
+    this.statisticsWorker = options.statisticsWorker;
+    const w = this.statisticsWorker as Partial<StatisticsWorker> | undefined;
+    if (w !== undefined && (typeof w !== 'object' || w === null || typeof w.accumulate !== 'function' || typeof w.read !== 'function')) {
+      throw new NatgradError('INVALID_ARGUMENT', 'kfac: statisticsWorker is not a StatisticsWorker.', {
+        expected: 'the result of createStatisticsWorker() from @natgrad/backends (or another StatisticsWorker)',
+        received: describeValue(w),
+        fix: 'await createStatisticsWorker() and pass the worker, or omit statisticsWorker',
+      });
+    }
     if (!METHODS.includes(this.inverseMethod)) {
       throw new NatgradError('INVALID_ARGUMENT', 'kfac: unknown inverseMethod.', {
         expected: METHODS.map((m) => `'${m}'`).join(', '),
@@ -108,9 +125,11 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     this.release();
     this.slots = layers.map((layer) => {
       const { a, g } = factorSizes(layer);
-      return { layer: { ...layer }, a: zeroVariable([a, a]), g: zeroVariable([g, g]) };
+      return { layer: { ...layer }, a: zeroVariable([a, a]), g: zeroVariable([g, g]), keys: workerKeys(layer) };
     });
     this.steps = 0;
+    this.workerAhead = false;
+    this.statisticsWorker?.allocate(Object.fromEntries(this.slots.flatMap((s) => [[s.keys.a, s.a.shape[0]], [s.keys.g, s.g.shape[0]]])));
   }
 
   updateStatistics(batch: CurvatureBatch): void {
@@ -118,6 +137,13 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     const n = checkBatchSize('kfac', batch);
     // Check every capture before touching any statistic, so a bad batch leaves the state intact.
     const captures = slots.map((s) => getCapture('kfac', batch, s.layer));
+    const worker = this.statisticsWorker;
+    if (worker !== undefined) {
+      tf.tidy(() => worker.accumulate(slots.flatMap((s, i) => gramTerms(s, captures[i], n)), this.decay));
+      this.workerAhead = true;
+      this.steps++;
+      return;
+    }
     slots.forEach((slot, i) => {
       tf.tidy(() => {
         const { a, g } = batchFactors(slot.layer, captures[i], n);
@@ -132,6 +158,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     const slots = this.live('refreshInverses');
     checkDamping('kfac', damping);
     this.requireStatistics('refreshInverses');
+    this.syncStatistics();
     const c = debiasScale(this.decay, this.steps);
     const factors = slots.map((s) => ({
       name: s.layer.name,
@@ -154,6 +181,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
   multiply(vectors: ParamMap): ParamMap {
     const slots = this.live('multiply');
     this.requireStatistics('multiply');
+    this.syncStatistics();
     const c = debiasScale(this.decay, this.steps);
     return this.mapBlocks('multiply', slots, vectors, (w, i) => tf.mul(tf.matMul(tf.matMul(slots[i].a, w), slots[i].g), c * c));
   }
@@ -165,6 +193,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
   factors(layerName: string): { a: tf.Tensor2D; g: tf.Tensor2D } {
     const slots = this.live('factors');
     this.requireStatistics('factors');
+    this.syncStatistics();
     const slot = slots.find((s) => s.layer.name === layerName);
     if (slot === undefined) {
       throw new NatgradError('INVALID_ARGUMENT', `kfac.factors: unknown layer "${layerName}".`, {
@@ -179,6 +208,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
 
   getState(): StateDict {
     const slots = this.live('getState');
+    this.syncStatistics();
     const tensors: Record<string, tf.Tensor> = {};
     for (const s of slots) {
       tensors[`${s.layer.name}/A`] = tf.clone(s.a);
@@ -238,6 +268,8 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
       for (const inv of cached ?? []) disposeInverse(inv);
       throw err;
     }
+    if (this.statisticsWorker !== undefined) pushFactors(this.statisticsWorker, slots);
+    this.workerAhead = false;
     this.steps = steps;
     this.clearInverses();
     if (damping === null || steps === 0) return;
@@ -259,6 +291,14 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
 
   protected disposeSlot(slot: Slot): void {
     tf.dispose([slot.a, slot.g]);
+    this.statisticsWorker?.release([slot.keys.a, slot.keys.g]);
+  }
+
+  /** Copies the statistics worker's averages into the slots when batches went there since the last copy. */
+  private syncStatistics(): void {
+    if (this.statisticsWorker === undefined || !this.workerAhead) return;
+    pullFactors(this.statisticsWorker, this.live('syncStatistics'));
+    this.workerAhead = false;
   }
 
   protected disposeInverse(inverse: BlockInverse): void {

@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { createStatisticsWorker } from '@natgrad/backends';
+import { type CurvatureBatch, type LayerCapture, NatgradError, type StatisticsWorker } from '@natgrad/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ConvProblem, type DenseProblem, convProblem, denseProblem } from '../testing/brute-force';
+import { type KfacEstimator, kfac } from './estimator';
+
+type Problem = DenseProblem | ConvProblem;
+
+function vars(problems: Problem[]): Record<string, tf.Variable> {
+  return Object.fromEntries(problems.flatMap((p) => [[p.layer.kernel, p.kernel], ...(p.bias === null ? [] : [[p.layer.bias!, p.bias]])]));
+}
+
+/**
+ * Batch `step`: every capture scaled by a step-dependent factor (different statistics per step);
+ * the first Dense layer also hands over the transposes its backward would form (the shared-transpose path).
+ */
+function batchAt(problems: Problem[], step: number): { batch: CurvatureBatch; dispose: () => void } {
+  const owned: tf.Tensor[] = [];
+  const captures: Record<string, LayerCapture> = {};
+  problems.forEach((p, i) => {
+    const input = tf.mul(p.capture.input, 1 + 0.25 * step);
+    const outputGrad = tf.mul(p.capture.outputGrad, 1 - 0.125 * step);
+    owned.push(input, outputGrad);
+    const capture: LayerCapture = { input, outputGrad };
+    if (i === 0 && p.layer.kind === 'dense') {
+      capture.inputTransposed = tf.transpose(input);
+      capture.outputGradTransposed = tf.transpose(outputGrad);
+      owned.push(capture.inputTransposed, capture.outputGradTransposed);
+    }
+    captures[p.layer.name] = capture;
+  });
+  return { batch: { captures, grads: {}, batchSize: problems[0].capture.input.shape[0] }, dispose: () => tf.dispose(owned) };
+}
+
+function same(a: tf.Tensor, b: tf.Tensor): boolean {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  return x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+}
+
+function expectSameFactors(inline: KfacEstimator, offloaded: KfacEstimator, problems: Problem[]): void {
+  for (const p of problems) {
+    const f1 = inline.factors(p.layer.name);
+    const f2 = offloaded.factors(p.layer.name);
+    expect(same(f1.a, f2.a), `${p.layer.name} A`).toBe(true);
+    expect(same(f1.g, f2.g), `${p.layer.name} G`).toBe(true);
+    tf.dispose([f1.a, f1.g, f2.a, f2.g]);
+  }
+}
+
+const workers: StatisticsWorker[] = [];
+
+describe('kfac with a statistics worker', () => {
+  afterAll(async () => {
+    for (const w of workers) await w.terminate();
+  });
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`gives bit-identical factors, inverses and states to the inline statistics (${backend})`, async () => {
+      // The problems are built on cpu (their brute-force gradients need kernels stock wasm lacks);
+      // their tensors move to the tested backend on first use.
+      await tf.setBackend('cpu');
+      const problems: Problem[] = [
+        denseProblem(41, 6, 5, 3),
+        denseProblem(42, 6, 4, 3, false),
+        convProblem(43, { n: 6, size: [5, 5], cin: 2, cout: 3, kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padding: 'same' }),
+      ];
+      await tf.setBackend(backend);
+      const worker = await createStatisticsWorker();
+      workers.push(worker);
+      expect(worker.backend).toBe(backend);
+      const layers = problems.map((p) => p.layer);
+      const inline = kfac({ decay: 0.9 });
+      const offloaded = kfac({ decay: 0.9, statisticsWorker: worker });
+      inline.init(layers, vars(problems));
+      offloaded.init(layers, vars(problems));
+
+      const before = tf.memory().numTensors;
+      for (let step = 0; step < 3; step++) {
+        const { batch, dispose } = batchAt(problems, step);
+        inline.updateStatistics(batch);
+        offloaded.updateStatistics(batch);
+        dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      expectSameFactors(inline, offloaded, problems);
+
+      inline.refreshInverses(0.01);
+      offloaded.refreshInverses(0.01);
+      const grads = Object.fromEntries(Object.entries(vars(problems)).map(([k, v]) => [k, tf.mul(v, 0.5)]));
+      const p1 = inline.precondition(grads);
+      const p2 = offloaded.precondition(grads);
+      for (const k of Object.keys(grads)) expect(same(p1[k], p2[k]), k).toBe(true);
+      tf.dispose([...Object.values(grads), ...Object.values(p1), ...Object.values(p2)]);
+
+      // A state taken from the inline estimator continues bit-identically on the worker.
+      const state = inline.getState();
+      const resumed = kfac({ decay: 0.9, statisticsWorker: worker });
+      resumed.init(layers, vars(problems));
+      resumed.setState(state);
+      tf.dispose(Object.values(state.tensors));
+      const { batch, dispose } = batchAt(problems, 3);
+      inline.updateStatistics(batch);
+      resumed.updateStatistics(batch);
+      dispose();
+      expectSameFactors(inline, resumed, problems);
+      const s1 = inline.getState();
+      const s2 = resumed.getState();
+      for (const k of Object.keys(s1.tensors)) expect(same(s1.tensors[k], s2.tensors[k]), k).toBe(true);
+      tf.dispose([...Object.values(s1.tensors), ...Object.values(s2.tensors)]);
+
+      for (const e of [inline, offloaded, resumed]) e.dispose();
+      for (const p of problems) p.dispose();
+    });
+  }
+
+  it('rejects a value that is not a worker, and reports use after terminate()', async () => {
+    await tf.setBackend('cpu');
+    expect(() => kfac({ statisticsWorker: {} as StatisticsWorker })).toThrow(NatgradError);
+    expect(() => kfac({ statisticsWorker: {} as StatisticsWorker })).toThrow(/createStatisticsWorker/);
+    const worker = await createStatisticsWorker();
+    const p = denseProblem(44, 4, 3, 2);
+    const est = kfac({ statisticsWorker: worker });
+    est.init([p.layer], vars([p]));
+    await worker.terminate();
+    const { batch, dispose } = batchAt([p], 0);
+    const before = tf.memory().numTensors;
+    expect(() => est.updateStatistics(batch)).toThrow(/after terminate\(\)/);
+    expect(tf.memory().numTensors).toBe(before);
+    dispose();
+    est.dispose(); // releasing keys of a terminated worker is allowed
+    p.dispose();
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * KFAC's statistics on a StatisticsWorker (@natgrad/core): the Gram products of factors.ts run on
+ * another thread while the main thread trains. The estimator's tf.Variables stay the source of
+ * truth for everything else (inverses, F·v, checkpoints): pullFactors() copies the worker's
+ * averages into them when they are needed, pushFactors() copies them back after a restore.
+ *
+ * The worker keeps Conv2D A factors in the channel-major order the patches come in (factors.ts);
+ * the permutation to kernel order is exact (a gather), so applying it once per pull instead of once
+ * per batch changes no bit. Everything else is the same op sequence as batchFactors(), so the
+ * averages are bit-identical to the inline path on the same backend (tested).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { GramTerm, LayerCapture, LayerInfo, StatisticsWorker } from '@natgrad/core';
+import { inputRows, outputRows, toKernelOrder } from './factors';
+import { kernelOrder } from './patches';
+
+export interface WorkerSlot {
+  layer: LayerInfo;
+  a: tf.Variable;
+  g: tf.Variable;
+  /** The worker's keys of this slot's A and G averages. */
+  keys: { a: string; g: string };
+}
+
+let instances = 0;
+
+/** Keys unique to one estimator instance (several estimators may share a worker). */
+export function workerKeys(layer: LayerInfo): { a: string; g: string } {
+  const prefix = `kfac#${++instances}/${layer.name}`;
+  return { a: `${prefix}/A`, g: `${prefix}/G` };
+}
+
+/**
+ * The two Gram terms of one layer's batch factors (batchFactors() in factors.ts, without the
+ * kernel-order permutation). Call inside tf.tidy: the row tensors are intermediate.
+ */
+export function gramTerms(slot: WorkerSlot, capture: LayerCapture, batchSize: number): GramTerm[] {
+  const { layer, keys } = slot;
+  const dense = layer.kind === 'dense';
+  const rows = inputRows(layer, capture.input);
+  const grads = outputRows(layer, capture.outputGrad);
+  return [
+    {
+      key: keys.a,
+      rows,
+      rowsTransposed: dense ? (capture.inputTransposed as tf.Tensor2D | undefined) : undefined,
+      augment: layer.bias !== null,
+      scale: { divide: rows.shape[0] },
+    },
+    {
+      key: keys.g,
+      rows: grads,
+      rowsTransposed: dense ? (capture.outputGradTransposed as tf.Tensor2D | undefined) : undefined,
+      augment: false,
+      scale: { multiply: batchSize },
+    },
+  ];
+}
+
+/** Copies the worker's averages into the slots' variables (waits for pending batches). */
+export function pullFactors(worker: StatisticsWorker, slots: readonly WorkerSlot[]): void {
+  const values = worker.read(slots.flatMap((s) => [s.keys.a, s.keys.g]));
+  for (const s of slots) {
+    tf.tidy(() => {
+      s.a.assign(toKernelOrder(s.layer, tf.tensor2d(values[s.keys.a], s.a.shape as [number, number]), [0, 1]));
+      s.g.assign(tf.tensor2d(values[s.keys.g], s.g.shape as [number, number]));
+    });
+  }
+}
+
+/** Copies the slots' variables into the worker (the inverse of pullFactors). */
+export function pushFactors(worker: StatisticsWorker, slots: readonly WorkerSlot[]): void {
+  const values: Record<string, Float32Array> = {};
+  for (const s of slots) {
+    const a = tf.tidy(() => fromKernelOrder(s.layer, s.a));
+    try {
+      values[s.keys.a] = new Float32Array(a.dataSync());
+    } finally {
+      a.dispose();
+    }
+    values[s.keys.g] = new Float32Array(s.g.dataSync());
+  }
+  worker.write(values);
+}
+
+/** The inverse permutation of toKernelOrder on both axes of a square A (a copy; caller owns it). */
+function fromKernelOrder(layer: LayerInfo, a: tf.Tensor): tf.Tensor {
+  if (layer.kind === 'dense' || layer.kernelSize[0] * layer.kernelSize[1] === 1 || layer.inChannels === 1) return tf.clone(a);
+  const order = kernelOrder(layer);
+  const inverse = new Array<number>(order.length);
+  order.forEach((from, to) => {
+    inverse[from] = to;
+  });
+  const index = a.shape[0] === order.length ? inverse : [...inverse, order.length];
+  return tf.gather(tf.gather(a, index, 0), index, 1);
+}
