@@ -16,6 +16,7 @@ import {
   NatgradError,
   type ProjectionStrategy,
   type Schedule,
+  type StatisticsWorker,
   type UpdateRule,
   describeValue,
 } from '@natgrad/core';
@@ -49,12 +50,17 @@ export interface CurvaturePresetOptions extends PresetOptions {
   decay?: number;
   /** Which Fisher the statistics use (default 'sampled'); ignored when `curvature` is given. */
   fisher?: FisherType;
+  /**
+   * KFAC only: compute the factor statistics on this worker thread (createStatisticsWorker() of
+   * @natgrad/backends), bit-identical to the inline ones; ignored when `curvature` is given.
+   */
+  statisticsWorker?: StatisticsWorker;
   statisticsEvery?: number;
   inverseEvery?: number;
 }
 
 const PRESET_KEYS = ['learningRate', 'updateRule', 'momentum', 'nesterov', 'weightDecay', 'plateau', 'clipNorm'];
-const CURVATURE_KEYS = [...PRESET_KEYS, 'curvature', 'projection', 'damping', 'decay', 'fisher', 'statisticsEvery', 'inverseEvery'];
+const CURVATURE_KEYS = [...PRESET_KEYS, 'curvature', 'projection', 'damping', 'decay', 'fisher', 'statisticsWorker', 'statisticsEvery', 'inverseEvery'];
 
 function checkKeys(preset: string, options: object, allowed: readonly string[]): void {
   if (options === null || typeof options !== 'object') {
@@ -85,7 +91,7 @@ function common(o: PresetOptions, learningRate: Schedule, updateRule: UpdateRule
 function curvaturePreset(
   name: string,
   o: CurvaturePresetOptions,
-  makeCurvature: (decay: number, fisher: FisherType) => CurvatureEstimator,
+  makeCurvature: (decay: number, fisher: FisherType, statisticsWorker: StatisticsWorker | undefined) => CurvatureEstimator,
   makeProjection: () => ProjectionStrategy,
 ): Composition {
   checkKeys(name, o, CURVATURE_KEYS);
@@ -94,12 +100,22 @@ function curvaturePreset(
     // 0.01, not SGD's 0.1: with momentum 0.9 and no KL clipping, a natural-gradient step of
     // lr 0.1 overshoots even on small problems (measured in presets.test.ts' problem).
     ...common(o, 0.01, sgdFrom(o)),
-    curvature: o.curvature ?? makeCurvature(o.decay ?? 0.95, o.fisher ?? 'sampled'),
+    curvature: o.curvature ?? makeCurvature(o.decay ?? 0.95, o.fisher ?? 'sampled', o.statisticsWorker),
     projection: o.projection ?? makeProjection(),
     damping: typeof damping === 'number' ? constantDamping(damping) : damping,
     statisticsEvery: o.statisticsEvery ?? 1,
     inverseEvery: o.inverseEvery ?? 10,
   };
+}
+
+/** Refuses a statistics worker for the diagonal presets (their statistics are not Gram products). */
+function kfacOnly(preset: string, statisticsWorker: StatisticsWorker | undefined): Record<string, never> {
+  if (statisticsWorker === undefined) return {};
+  throw new NatgradError('INVALID_ARGUMENT', `${preset}(): statisticsWorker applies to KFAC statistics only.`, {
+    expected: 'no statisticsWorker with a diagonal curvature',
+    received: 'a statisticsWorker',
+    fix: 'use it with kfac() or fop(), or leave it out',
+  });
 }
 
 /** SGD with momentum 0.9, learning rate 0.1, no curvature. */
@@ -123,22 +139,22 @@ export function adamw(options: PresetOptions = {}): Composition {
 
 /** KFAC: Kronecker-factored true Fisher, one batch (identity projection), SGD momentum after preconditioning. */
 export function kfac(options: CurvaturePresetOptions = {}): Composition {
-  return curvaturePreset('kfac', options, (decay, fisher) => kfacCurvature({ decay, fisher }), identity);
+  return curvaturePreset('kfac', options, (decay, fisher, statisticsWorker) => kfacCurvature({ decay, fisher, statisticsWorker }), identity);
 }
 
 /** FOP (arXiv 2508.13898): KFAC curvature with Fisher-orthogonal projection of two half-batch gradients. */
 export function fop(options: CurvaturePresetOptions = {}): Composition {
-  return curvaturePreset('fop', options, (decay, fisher) => kfacCurvature({ decay, fisher }), () => fisherOrthogonal());
+  return curvaturePreset('fop', options, (decay, fisher, statisticsWorker) => kfacCurvature({ decay, fisher, statisticsWorker }), () => fisherOrthogonal());
 }
 
 /** Diagonal (per-parameter) true Fisher, one batch, SGD momentum after preconditioning. */
 export function diagonal(options: CurvaturePresetOptions = {}): Composition {
-  return curvaturePreset('diagonal', options, (decay, fisher) => diagonalCurvature({ decay, fisher }), identity);
+  return curvaturePreset('diagonal', options, (decay, fisher, worker) => diagonalCurvature({ decay, fisher, ...kfacOnly('diagonal', worker) }), identity);
 }
 
 /** FOP over the diagonal Fisher: the cheap curvature with the two-half projection. */
 export function diagonalFop(options: CurvaturePresetOptions = {}): Composition {
-  return curvaturePreset('diagonalFop', options, (decay, fisher) => diagonalCurvature({ decay, fisher }), () => fisherOrthogonal());
+  return curvaturePreset('diagonalFop', options, (decay, fisher, worker) => diagonalCurvature({ decay, fisher, ...kfacOnly('diagonalFop', worker) }), () => fisherOrthogonal());
 }
 
 /** All presets by name, for CLIs and sweeps. */
