@@ -5,17 +5,17 @@
  * arXiv 2508.13898, plain average, or identity), damping schedule, update rule (SGD with momentum
  * for the natural-gradient presets, the ASDL pattern; AdamW for adamw) and learning-rate schedule.
  */
-import type { CurvatureEstimator, DampingSchedule, ProjectionStrategy, Schedule } from '@natgrad/core';
+import type { CurvatureEstimator, DampingSchedule, ProjectionStrategy, Schedule, StatisticsWorker } from '@natgrad/core';
 import { diagonal, kfac } from '@natgrad/curvature';
 import * as damping from '@natgrad/damping';
 import { average, fisherOrthogonal, identity } from '@natgrad/projection';
 import { type Composition, adamwRule, cosineDecay, exponentialDecay, linearWarmup, sgdRule, stepDecay } from '@natgrad/trainer';
 import type { TrainConfig } from './flags/train-flags';
 
-function makeCurvature(c: TrainConfig): CurvatureEstimator | null {
+function makeCurvature(c: TrainConfig, statisticsWorker: StatisticsWorker | undefined): CurvatureEstimator | null {
   switch (c.curvature) {
     case 'kfac':
-      return kfac({ fisher: c.fisher });
+      return kfac({ fisher: c.fisher, statisticsWorker });
     case 'diagonal':
       return diagonal({ fisher: c.fisher });
     case 'none':
@@ -68,8 +68,9 @@ export function makeLearningRate(c: TrainConfig, stepsPerEpoch: number): Schedul
   return c.warmup > 0 ? linearWarmup(lr, { steps: c.warmup }) : lr;
 }
 
-export function makeComposition(c: TrainConfig, stepsPerEpoch: number): Composition {
-  const curvature = makeCurvature(c);
+/** `statisticsWorker` (statistics-worker.ts' placeStatistics) applies to KFAC curvature only. */
+export function makeComposition(c: TrainConfig, stepsPerEpoch: number, statisticsWorker?: StatisticsWorker): Composition {
+  const curvature = makeCurvature(c, statisticsWorker);
   return {
     curvature,
     projection: makeProjection(c),

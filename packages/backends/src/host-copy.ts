@@ -15,14 +15,27 @@ interface WasmBackendInternals {
 }
 
 export function copyToHost(t: tf.Tensor): Float32Array {
+  return copyIntoHost(t, new Float32Array(t.size));
+}
+
+/**
+ * Writes a float32 tensor's values into `target` (length >= t.size; e.g. a view of a reused
+ * SharedArrayBuffer, which spares the garbage collector a large allocation per call) and returns
+ * the filled view of t.size entries.
+ */
+export function copyIntoHost(t: tf.Tensor, target: Float32Array): Float32Array {
+  if (target.length < t.size) throw new RangeError(`copyIntoHost: target has ${target.length} entries, the tensor ${t.size}`);
+  const out = target.length === t.size ? target : target.subarray(0, t.size);
   if (tf.getBackend() === 'wasm') {
     const backend = tf.backend() as unknown as WasmBackendInternals;
     const heap = backend.wasm?.HEAPU8;
     const offset = backend.dataIdMap?.get(t.dataId)?.memoryOffset;
     // Offset 0 is also what an unallocated tensor reports: take the safe path there.
     if (heap !== undefined && typeof offset === 'number' && offset > 0 && offset + 4 * t.size <= heap.byteLength) {
-      return new Float32Array(heap.buffer, heap.byteOffset + offset, t.size).slice();
+      out.set(new Float32Array(heap.buffer, heap.byteOffset + offset, t.size));
+      return out;
     }
   }
-  return new Float32Array(t.dataSync());
+  out.set(t.dataSync());
+  return out;
 }

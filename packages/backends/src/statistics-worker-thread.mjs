@@ -38,8 +38,11 @@ function main(tf) {
   /** key -> tf.Variable [size, size] */
   const averages = new Map();
 
+  // part.data is a SharedArrayBuffer the main thread reuses for a later batch once this request is
+  // done. wasm copies into its heap on creation; cpu would keep the array itself, so copy it there.
   function tensor(part) {
-    return tf.tensor2d(new Float32Array(part.data), part.shape);
+    const view = new Float32Array(part.data, 0, part.shape[0] * part.shape[1]);
+    return tf.tensor2d(backend === 'wasm' ? view : view.slice(), part.shape);
   }
 
   // matMulTransposeA of shared/matmul.ts: wasm's MatMul with transposeA is slow, so transpose first.

@@ -9,11 +9,15 @@
  * tfjs training step. accumulate() copies the tensors out first (the caller may dispose them at
  * once) and waits when more than `maxInFlight` batches are queued, so a thread slower than the
  * training step holds back the step instead of queueing unbounded copies of the batch.
+ *
+ * The copies go into SharedArrayBuffers reused round-robin (maxInFlight + 1 per matrix), not into
+ * fresh buffers: allocating the ~76 MB of an MLP-512 batch-4096 step anew each step slowed the
+ * training step itself by more than half (V8 allocation and GC, measured; docs/benchmarks.md).
  */
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { type GramTerm, NatgradError, type StatisticsWorker, describeValue } from '@natgrad/core';
-import { copyToHost } from './host-copy';
+import { copyIntoHost } from './host-copy';
 
 export interface StatisticsWorkerOptions {
   /**
@@ -51,6 +55,9 @@ function invalid(what: string, expected: string, received: unknown, fix: string)
 class ThreadStatisticsWorker implements StatisticsWorker {
   private readonly sizes = new Map<string, number>();
   private readonly pendingAccumulates: number[] = [];
+  /** Reused transfer buffers: per matrix (key + part), maxInFlight + 1 of them, round-robin. */
+  private readonly buffers = new Map<string, SharedArrayBuffer[]>();
+  private accumulateCount = 0;
   private seq = 0;
   private terminated = false;
   private failure: NatgradError | null = null;
@@ -114,10 +121,13 @@ class ThreadStatisticsWorker implements StatisticsWorker {
   accumulate(terms: readonly GramTerm[], decay: number): void {
     this.usable('accumulate');
     if (!(decay >= 0 && decay < 1)) throw invalid('bad decay', 'a number in [0, 1)', decay, 'pass the EMA decay, e.g. 0.95');
-    const messages = terms.map((term) => this.readTerm(term));
+    for (const term of terms) this.checkTerm(term);
+    // At most maxInFlight - 1 requests stay pending after this wait, so the buffers of request
+    // accumulateCount - (maxInFlight + 1), which this one reuses, have been read by the thread.
     while (this.pendingAccumulates.length >= this.maxInFlight) this.waitFor(this.pendingAccumulates[0], 'accumulate');
-    const transfer = messages.flatMap((m) => [m.rows.data, ...(m.rowsTransposed ? [m.rowsTransposed.data] : [])]);
-    this.pendingAccumulates.push(this.post({ op: 'accumulate', terms: messages, decay }, transfer));
+    const slot = this.accumulateCount++ % (this.maxInFlight + 1);
+    const messages = terms.map((term) => this.copyTerm(term, slot));
+    this.pendingAccumulates.push(this.post({ op: 'accumulate', terms: messages, decay }));
   }
 
   read(keys: readonly string[]): Record<string, Float32Array> {
@@ -147,7 +157,10 @@ class ThreadStatisticsWorker implements StatisticsWorker {
 
   release(keys: readonly string[]): void {
     if (this.terminated || this.failure !== null) return;
-    for (const key of keys) this.sizes.delete(key);
+    for (const key of keys) {
+      this.sizes.delete(key);
+      for (const name of [...this.buffers.keys()]) if (name.startsWith(`${key}\u0000`)) this.buffers.delete(name);
+    }
     this.post({ op: 'release', keys: [...keys] });
   }
 
@@ -176,7 +189,7 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     return size;
   }
 
-  private readTerm(term: GramTerm) {
+  private checkTerm(term: GramTerm): void {
     const { key, rows, rowsTransposed, augment, scale } = term;
     const size = this.size(key, 'accumulate');
     if (rows?.rank !== 2 || rows.dtype !== 'float32') throw invalid(`rows of "${key}"`, 'a 2-D float32 tensor', rows, 'pass the [rows, columns] matrix X');
@@ -189,13 +202,32 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     }
     const factor = 'divide' in scale ? scale.divide : scale.multiply;
     if (!(Number.isFinite(factor) && factor > 0)) throw invalid(`scale of "${key}"`, '{ divide: n } or { multiply: n } with n a positive finite number', scale, 'pass the normalisation of the Gram product');
+  }
+
+  /** The message form of a checked term, its matrices copied into ring slot `slot`'s buffers. */
+  private copyTerm(term: GramTerm, slot: number) {
+    const { key, rows, rowsTransposed, augment, scale } = term;
+    const matrix = (t: tf.Tensor2D, part: string) => ({ data: this.copyToShared(`${key}\u0000${part}`, slot, t), shape: t.shape });
     return {
       key,
       augment,
       scale: 'divide' in scale ? { divide: scale.divide } : { multiply: scale.multiply },
-      rows: { data: copyToHost(rows).buffer as ArrayBuffer, shape: [r, p] },
-      rowsTransposed: rowsTransposed === undefined ? undefined : { data: copyToHost(rowsTransposed).buffer as ArrayBuffer, shape: [p, r] },
+      rows: matrix(rows, 'rows'),
+      rowsTransposed: rowsTransposed === undefined ? undefined : matrix(rowsTransposed, 'rowsTransposed'),
     };
+  }
+
+  private copyToShared(name: string, slot: number, t: tf.Tensor): SharedArrayBuffer {
+    let ring = this.buffers.get(name);
+    if (ring === undefined) {
+      ring = [];
+      this.buffers.set(name, ring);
+    }
+    const bytes = t.size * Float32Array.BYTES_PER_ELEMENT;
+    // A buffer still referenced by a queued message stays alive through that message.
+    if (ring[slot] === undefined || ring[slot].byteLength < bytes) ring[slot] = new SharedArrayBuffer(bytes);
+    copyIntoHost(t, new Float32Array(ring[slot], 0, t.size));
+    return ring[slot];
   }
 
   private post(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): number {

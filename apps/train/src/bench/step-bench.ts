@@ -16,11 +16,13 @@
  * measured on a separate, untimed step that refreshes statistics and inverses.
  */
 import { NatgradError } from '@natgrad/core';
+import { KfacEstimator } from '@natgrad/curvature';
 import { type PhaseTimings, Trainer } from '@natgrad/trainer';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../flags/train-flags';
 import { buildModel, countParams } from '../models/index';
 import { makeComposition } from '../optimizer';
+import { type StatisticsPlacement, placeStatistics } from '../statistics-worker';
 
 /** Phases the table shows; 'adapt' (Levenberg-Marquardt's extra forward) is folded into update. */
 export const BENCH_PHASES = ['forwardBackward', 'statistics', 'inverses', 'projection', 'update'] as const;
@@ -31,6 +33,12 @@ export interface StepBenchOptions {
   configs: { label: string; config: TrainConfig }[];
   steps: number;
   warmup: number;
+  /**
+   * Consecutive steps per optimizer turn (default 1). With a statistics worker, statistics overlap
+   * the following steps, so only a run of consecutive steps shows the sustained cost: each turn
+   * ends by waiting for the worker, and that wait is counted in the turn's last step.
+   */
+  block?: number;
   inputShape: [number, number, number];
   numClasses: number;
 }
@@ -64,6 +72,8 @@ export interface OptimizerStepStats {
   residentBytes: number;
   statisticsSteps: number;
   inverseSteps: number;
+  /** Whether the KFAC statistics ran on a worker thread. */
+  statisticsWorker: boolean;
 }
 
 export interface StepBenchResult {
@@ -73,6 +83,8 @@ export interface StepBenchResult {
   batch: number;
   steps: number;
   warmup: number;
+  /** Consecutive steps per optimizer turn. */
+  block: number;
   factorEvery: number;
   inverseEvery: number;
   fisher: string;
@@ -106,6 +118,7 @@ interface Runner {
   x: tf.Tensor;
   y: tf.Tensor;
   timings: PhaseTimings[];
+  statistics: StatisticsPlacement;
   peakBytes: number;
   residentBytes: number;
   statisticsSteps: number;
@@ -116,12 +129,14 @@ function checkOptions(o: StepBenchOptions): void {
   const problems: string[] = [];
   if (o.configs.length === 0) problems.push('no optimizer');
   if (!Number.isInteger(o.steps) || o.steps < 1) problems.push(`steps ${o.steps}`);
+  const block = o.block ?? 1;
+  if (!Number.isInteger(block) || block < 1 || o.steps % block !== 0) problems.push(`block ${block} (an integer >= 1 dividing steps ${o.steps})`);
   if (!Number.isInteger(o.warmup) || o.warmup < 0) problems.push(`warmup ${o.warmup}`);
   const batches = new Set(o.configs.map((c) => c.config.batch));
   if (batches.size > 1) problems.push(`different batch sizes ${[...batches].join(', ')}`);
   if (problems.length > 0) {
     throw new NatgradError('INVALID_ARGUMENT', 'Invalid step benchmark options.', {
-      expected: 'at least one optimizer, steps >= 1, warmup >= 0, one batch size for all optimizers',
+      expected: 'at least one optimizer, steps >= 1, warmup >= 0, a block that divides steps, one batch size for all optimizers',
       received: problems.join('; '),
       fix: 'pass --optimizers a,b --steps N (>= 1) --warmup N (>= 0)',
     });
@@ -140,15 +155,18 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
       const baseline = tf.memory().numBytes;
       const model = buildModel(config.model, { inputShape: o.inputShape, numClasses: o.numClasses, seed: config.seed, outputActivation: 'softmax', width: config.width ?? undefined });
       let trainer: Trainer;
+      let statistics: StatisticsPlacement | undefined;
       try {
+        statistics = await placeStatistics(config, tf.getBackend());
         // stepsPerEpoch only shapes lr/damping schedules; one "epoch" per timed run is enough.
-        trainer = new Trainer({ model, loss: 'categoricalCrossentropy', seed: config.seed, metrics: ['accuracy'], ...makeComposition(config, o.warmup + o.steps + 1) });
+        trainer = new Trainer({ model, loss: 'categoricalCrossentropy', seed: config.seed, metrics: ['accuracy'], ...makeComposition(config, o.warmup + o.steps + 1, statistics.worker) });
       } catch (e) {
         model.dispose();
+        await statistics?.worker?.terminate();
         throw e;
       }
       const { x, y } = syntheticBatch(batch, o.inputShape, o.numClasses, config.seed * 7919 + i);
-      const r: Runner = { label, config, model, trainer, x, y, timings: [], peakBytes: 0, residentBytes: 0, statisticsSteps: 0, inverseSteps: 0 };
+      const r: Runner = { label, config, model, trainer, x, y, timings: [], statistics, peakBytes: 0, residentBytes: 0, statisticsSteps: 0, inverseSteps: 0 };
       runners.push(r);
       // The memory step: step 0 always updates statistics and refreshes inverses, and it
       // allocates the optimizer state, so its peak is the step's high-water mark. It counts as
@@ -160,16 +178,26 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
       r.residentBytes = tf.memory().numBytes - baseline;
     }
     parameters = countParams(runners[0].model);
-    const total = Math.max(0, o.warmup - 1) + o.steps;
+    const block = o.block ?? 1;
+    const warmupRounds = Math.ceil(Math.max(0, o.warmup - 1) / block);
+    const total = warmupRounds + o.steps / block;
     for (let round = 0; round < total; round++) {
-      const timed = round >= total - o.steps;
+      const timed = round >= warmupRounds;
       for (let k = 0; k < runners.length; k++) {
         const r = runners[(round + k) % runners.length];
-        const result = r.trainer.step(r.x, r.y);
-        if (timed) {
-          r.timings.push(result.timings);
-          if (result.statisticsUpdated) r.statisticsSteps++;
-          if (result.inversesRefreshed) r.inverseSteps++;
+        for (let s = 0; s < block; s++) {
+          const result = r.trainer.step(r.x, r.y);
+          const timings = { ...result.timings };
+          if (s === block - 1) {
+            const wait = waitForStatistics(r);
+            timings.statistics += wait;
+            timings.total += wait;
+          }
+          if (timed) {
+            r.timings.push(timings);
+            if (result.statisticsUpdated) r.statisticsSteps++;
+            if (result.inversesRefreshed) r.inverseSteps++;
+          }
         }
       }
       onRound?.(round + 1, total);
@@ -181,6 +209,7 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
       r.trainer.dispose();
       r.model.dispose();
       tf.dispose([r.x, r.y]);
+      await r.statistics.worker?.terminate();
     }
   }
   const stats = runners.map((r) => summarise(r));
@@ -198,11 +227,21 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
     batch,
     steps: o.steps,
     warmup: o.warmup,
+    block: o.block ?? 1,
     factorEvery: c.factorEvery,
     inverseEvery: c.inverseEvery,
     fisher: c.fisher,
     optimizers: stats,
   };
+}
+
+/** Waits for a runner's statistics worker (if any) to finish; returns the ms waited. */
+function waitForStatistics(r: Runner): number {
+  const curvature = r.trainer.curvature;
+  if (r.statistics.worker === undefined || !(curvature instanceof KfacEstimator)) return 0;
+  const start = performance.now();
+  curvature.waitForStatistics();
+  return performance.now() - start;
 }
 
 function summarise(r: Runner): OptimizerStepStats {
@@ -237,6 +276,7 @@ function summarise(r: Runner): OptimizerStepStats {
     residentBytes: r.residentBytes,
     statisticsSteps: r.statisticsSteps,
     inverseSteps: r.inverseSteps,
+    statisticsWorker: r.statistics.worker !== undefined,
   };
 }
 
@@ -253,6 +293,6 @@ export function stepBenchTable(r: StepBenchResult): string {
     (s) =>
       `| ${s.label} | ${ms(s.medianMs)} | ${ms(s.iqrMs)} | ${ms(s.meanMs)} | ${BENCH_PHASES.map((p) => ms(s.phasesMs[p])).join(' | ')} | ${ratio(s.ratioMedian)} | ${ratio(s.ratioMean)} | ${ratio(s.ratioPaired)} | ${mib(s.peakBytes)} | ${mib(s.residentBytes)} |`,
   );
-  const caption = `${r.model} (${r.parameters} parameters), batch ${r.batch}, backend ${r.backend}, ${r.steps} timed steps after ${r.warmup} warm-up, statistics every ${r.factorEvery} / inverses every ${r.inverseEvery} steps, ${r.fisher} Fisher, ${r.inputs}. Phases are means over the timed steps (ms); paired = median over rounds of the step / the SGD step of the same round.`;
+  const caption = `${r.model} (${r.parameters} parameters), batch ${r.batch}, backend ${r.backend}, ${r.steps} timed steps after ${r.warmup} warm-up${(r.block ?? 1) > 1 ? ` in turns of ${r.block} consecutive steps per optimizer (a turn ends by waiting for the statistics worker, counted in its last step)` : ''}, statistics every ${r.factorEvery} / inverses every ${r.inverseEvery} steps, ${r.fisher} Fisher, ${r.inputs}. Phases are means over the timed steps (ms); paired = median over rounds of the step / the SGD step of the same round.${r.optimizers.some((o) => o.statisticsWorker) ? ' ":worker": KFAC statistics on a worker thread (second core), bit-identical to ":inline".' : ''}`;
   return `${caption}\n\n${[header, sep, ...rows].join('\n')}`;
 }

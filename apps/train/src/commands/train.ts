@@ -18,6 +18,7 @@ import { FlagError } from '../flags/flag-error';
 import { RESUMABLE_FLAGS, type TrainConfig, parseTrainFlags, trainHelp } from '../flags/train-flags';
 import { buildModel, countParams } from '../models/index';
 import { makeComposition } from '../optimizer';
+import { placeStatistics } from '../statistics-worker';
 import { type EpochRecord, appendMetrics, firstReaching, readMetrics, writeMetricsCsv } from '../run/metrics';
 import { renderRunPlot, svgToPng } from '../run/plot';
 import { ProgressBar } from '../run/progress';
@@ -57,7 +58,7 @@ function resumeConfig(dir: string, flags: ReturnType<typeof parseTrainFlags>): {
   if (changed.length > 0) {
     throw new FlagError(
       'train',
-      changed.map((flag) => ({ flag, message: `cannot be changed when resuming (the run's config.json fixes it); with --resume only --epochs, --backend, --target-accuracy and --json are allowed` })),
+      changed.map((flag) => ({ flag, message: `cannot be changed when resuming (the run's config.json fixes it); with --resume only --epochs, --backend, --statistics-worker, --target-accuracy and --json are allowed` })),
     );
   }
   const stored = readConfig(dir);
@@ -73,6 +74,7 @@ function resumeConfig(dir: string, flags: ReturnType<typeof parseTrainFlags>): {
   const config: TrainConfig = { ...stored.config };
   if (flags.explicit.has('epochs')) config.epochs = flags.config.epochs;
   if (flags.explicit.has('backend')) config.backend = flags.config.backend;
+  if (flags.explicit.has('statistics-worker')) config.statisticsWorker = flags.config.statisticsWorker;
   if (flags.explicit.has('target-accuracy')) config.targetAccuracy = flags.config.targetAccuracy;
   if (config.epochs <= progress.epoch) {
     throw new FlagError('train', [{ flag: 'epochs', message: `the run already finished ${progress.epoch} epochs; pass --epochs greater than ${progress.epoch} to continue it` }]);
@@ -141,9 +143,12 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
     // Configs written before --width existed have no such key.
     width: config.width ?? undefined,
   });
+  const statistics = await placeStatistics(config, selection.name);
+  if (json) emit({ event: 'statistics', worker: statistics.worker !== undefined, reason: statistics.line }, null);
+  else out.stderr(`${statistics.line}\n`);
   let trainer: Trainer | null = null;
   try {
-    trainer = new Trainer({ model, loss: 'categoricalCrossentropy', seed: config.seed, metrics: ['accuracy'], ...makeComposition(config, stepsPerEpoch) });
+    trainer = new Trainer({ model, loss: 'categoricalCrossentropy', seed: config.seed, metrics: ['accuracy'], ...makeComposition(config, stepsPerEpoch, statistics.worker) });
     const paths = resumed?.paths ?? createRunDir(config.runsDir, config.name);
     let startEpoch = 0;
     let elapsed = 0;
@@ -266,5 +271,6 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
   } finally {
     if (trainer) trainer.dispose();
     model.dispose();
+    await statistics.worker?.terminate();
   }
 }

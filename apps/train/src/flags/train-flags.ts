@@ -15,6 +15,7 @@ export const PROJECTIONS = ['fop', 'average', 'identity'] as const;
 export const LR_SCHEDULES = ['constant', 'cosine', 'step', 'exponential'] as const;
 export const DAMPING_SCHEDULES = ['constant', 'levenberg-marquardt', 'exponential'] as const;
 export const FISHER_TYPES = ['sampled', 'empirical'] as const;
+export const STATISTICS_WORKER_MODES = ['auto', 'on', 'off'] as const;
 export const BACKENDS = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
 export type OptimizerName = (typeof OPTIMIZERS)[number];
@@ -44,6 +45,8 @@ export interface TrainConfig {
   fisher: (typeof FISHER_TYPES)[number];
   factorEvery: number;
   inverseEvery: number;
+  /** KFAC statistics on a worker thread (bit-identical); absent in configs written before it existed. */
+  statisticsWorker?: (typeof STATISTICS_WORKER_MODES)[number];
   seed: number;
   backend: BackendName;
   targetAccuracy: number | null;
@@ -111,6 +114,11 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   fisher: { key: 'fisher', kind: { type: 'enum', values: FISHER_TYPES }, help: 'Fisher type (default sampled: the true Fisher)' },
   'factor-every': { key: 'factorEvery', kind: { type: 'int', min: 1 }, help: 'curvature statistics every N steps (default 1)' },
   'inverse-every': { key: 'inverseEvery', kind: { type: 'int', min: 1 }, help: 'inverse refresh every N steps (default 10)' },
+  'statistics-worker': {
+    key: 'statisticsWorker',
+    kind: { type: 'enum', values: STATISTICS_WORKER_MODES },
+    help: 'KFAC statistics on a second core (default auto: on for kfac curvature on wasm with >= 2 cores; same results)',
+  },
   seed: { key: 'seed', kind: { type: 'int', min: 0 }, help: 'seed for weights, shuffling and Fisher sampling (default 1)' },
   backend: { key: 'backend', kind: { type: 'enum', values: BACKENDS }, help: 'tfjs backend (default auto: the fastest that loads)' },
   'target-accuracy': { key: 'targetAccuracy', kind: { type: 'number', min: 0, max: 1, minExclusive: true }, help: 'record the epoch and seconds when test accuracy first reaches this (e.g. 0.97)' },
@@ -124,7 +132,7 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
 };
 
 /** Flags a resumed run may change; the rest come from its config.json. */
-export const RESUMABLE_FLAGS = new Set(['epochs', 'backend', 'json', 'target-accuracy', 'resume', 'help']);
+export const RESUMABLE_FLAGS = new Set(['epochs', 'backend', 'statistics-worker', 'json', 'target-accuracy', 'resume', 'help']);
 
 function describeKind(kind: Kind): string {
   switch (kind.type) {
@@ -252,6 +260,7 @@ export function parseTrainFlags(argv: string[]): TrainInvocation {
     dampingSchedule: (values['damping-schedule'] as TrainConfig['dampingSchedule'] | undefined) ?? 'constant',
     fisher: (values.fisher as TrainConfig['fisher'] | undefined) ?? 'sampled',
     factorEvery: (values['factor-every'] as number | undefined) ?? 1,
+    statisticsWorker: (values['statistics-worker'] as TrainConfig['statisticsWorker'] | undefined) ?? 'auto',
     inverseEvery: (values['inverse-every'] as number | undefined) ?? 10,
     seed: (values.seed as number | undefined) ?? 1,
     backend: (values.backend as BackendName | undefined) ?? 'auto',

@@ -158,7 +158,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     const slots = this.live('refreshInverses');
     checkDamping('kfac', damping);
     this.requireStatistics('refreshInverses');
-    this.syncStatistics();
+    this.waitForStatistics();
     const c = debiasScale(this.decay, this.steps);
     const factors = slots.map((s) => ({
       name: s.layer.name,
@@ -181,7 +181,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
   multiply(vectors: ParamMap): ParamMap {
     const slots = this.live('multiply');
     this.requireStatistics('multiply');
-    this.syncStatistics();
+    this.waitForStatistics();
     const c = debiasScale(this.decay, this.steps);
     return this.mapBlocks('multiply', slots, vectors, (w, i) => tf.mul(tf.matMul(tf.matMul(slots[i].a, w), slots[i].g), c * c));
   }
@@ -193,7 +193,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
   factors(layerName: string): { a: tf.Tensor2D; g: tf.Tensor2D } {
     const slots = this.live('factors');
     this.requireStatistics('factors');
-    this.syncStatistics();
+    this.waitForStatistics();
     const slot = slots.find((s) => s.layer.name === layerName);
     if (slot === undefined) {
       throw new NatgradError('INVALID_ARGUMENT', `kfac.factors: unknown layer "${layerName}".`, {
@@ -208,7 +208,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
 
   getState(): StateDict {
     const slots = this.live('getState');
-    this.syncStatistics();
+    this.waitForStatistics();
     const tensors: Record<string, tf.Tensor> = {};
     for (const s of slots) {
       tensors[`${s.layer.name}/A`] = tf.clone(s.a);
@@ -294,10 +294,14 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     this.statisticsWorker?.release([slot.keys.a, slot.keys.g]);
   }
 
-  /** Copies the statistics worker's averages into the slots when batches went there since the last copy. */
-  private syncStatistics(): void {
+  /**
+   * With a statistics worker: waits for it to fold in every batch sent so far and copies its
+   * averages into this estimator (every method that reads the factors does this itself; call it
+   * to put the wait at a chosen point, e.g. at the end of a timed block). Without one: nothing.
+   */
+  waitForStatistics(): void {
     if (this.statisticsWorker === undefined || !this.workerAhead) return;
-    pullFactors(this.statisticsWorker, this.live('syncStatistics'));
+    pullFactors(this.statisticsWorker, this.live('waitForStatistics'));
     this.workerAhead = false;
   }
 

@@ -78,7 +78,8 @@ describe('kfac with a statistics worker', () => {
       offloaded.init(layers, vars(problems));
 
       const before = tf.memory().numTensors;
-      for (let step = 0; step < 3; step++) {
+      // Five batches: more than the worker's ring of reused transfer buffers (maxInFlight + 1 = 3).
+      for (let step = 0; step < 5; step++) {
         const { batch, dispose } = batchAt(problems, step);
         inline.updateStatistics(batch);
         offloaded.updateStatistics(batch);
@@ -101,7 +102,7 @@ describe('kfac with a statistics worker', () => {
       resumed.init(layers, vars(problems));
       resumed.setState(state);
       tf.dispose(Object.values(state.tensors));
-      const { batch, dispose } = batchAt(problems, 3);
+      const { batch, dispose } = batchAt(problems, 5);
       inline.updateStatistics(batch);
       resumed.updateStatistics(batch);
       dispose();

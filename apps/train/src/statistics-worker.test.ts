@@ -1,0 +1,39 @@
+import { NatgradError } from '@natgrad/core';
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { parseTrainFlags } from './flags/train-flags';
+import { placeStatistics } from './statistics-worker';
+
+const kfac = { curvature: 'kfac' as const, statisticsWorker: 'auto' as const };
+
+describe('--statistics-worker', () => {
+  it('auto uses a worker for KFAC on wasm with >= 2 cores only, and says why not otherwise', async () => {
+    expect((await placeStatistics({ ...kfac, curvature: 'diagonal' }, 'wasm', 8)).line).toBe(
+      'statistics: main thread (auto: curvature diagonal (the worker computes KFAC statistics))',
+    );
+    expect((await placeStatistics(kfac, 'webgpu', 8)).line).toMatch(/main thread \(auto: backend webgpu \(GPU backends/);
+    expect((await placeStatistics(kfac, 'wasm', 1)).line).toBe('statistics: main thread (auto: 1 core available)');
+    // cpu is only a test backend: auto leaves it alone, `on` is honoured.
+    expect((await placeStatistics(kfac, 'cpu', 8)).worker).toBeUndefined();
+    expect((await placeStatistics({ ...kfac, statisticsWorker: 'off' }, 'wasm', 8)).line).toBe('statistics: main thread (--statistics-worker off)');
+    // Configs written before the flag existed have no key: auto.
+    expect((await placeStatistics({ curvature: 'none' }, 'wasm', 8)).worker).toBeUndefined();
+  });
+
+  it('on starts a worker where possible and refuses with a clear error elsewhere', async () => {
+    await tf.setBackend('cpu');
+    const placed = await placeStatistics({ ...kfac, statisticsWorker: 'on' }, 'cpu', 2);
+    expect(placed.worker?.backend).toBe('cpu');
+    expect(placed.line).toMatch(/^statistics: worker thread \(cpu, 2 cores/);
+    await placed.worker?.terminate();
+    const refused = placeStatistics({ ...kfac, statisticsWorker: 'on' }, 'webgpu', 8);
+    await expect(refused).rejects.toThrow(NatgradError);
+    await expect(placeStatistics({ ...kfac, statisticsWorker: 'on' }, 'webgpu', 8)).rejects.toThrow(/--statistics-worker on: not possible with backend webgpu/);
+  });
+
+  it('is a validated train flag (default auto)', () => {
+    expect(parseTrainFlags([]).config.statisticsWorker).toBe('auto');
+    expect(parseTrainFlags(['--statistics-worker', 'off']).config.statisticsWorker).toBe('off');
+    expect(() => parseTrainFlags(['--statistics-worker', 'yes'])).toThrow(/allowed values: auto, on, off/);
+  });
+});
