@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../flags/train-flags';
 import { buildModel, countParams } from '../models/index';
 import { makeComposition } from '../optimizer';
-import { type StatisticsPlacement, placeStatistics } from '../statistics-worker';
+import { type StatisticsPlacement, estimateGramMacs, placeStatistics } from '../statistics-worker';
 
 /** Phases the table shows; 'adapt' (Levenberg-Marquardt's extra forward) is folded into update. */
 export const BENCH_PHASES = ['forwardBackward', 'statistics', 'inverses', 'projection', 'update'] as const;
@@ -157,7 +157,7 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
       let trainer: Trainer;
       let statistics: StatisticsPlacement | undefined;
       try {
-        statistics = await placeStatistics(config, tf.getBackend());
+        statistics = await placeStatistics(config, tf.getBackend(), estimateGramMacs(model, config.batch));
         // stepsPerEpoch only shapes lr/damping schedules; one "epoch" per timed run is enough.
         trainer = new Trainer({ model, loss: 'categoricalCrossentropy', seed: config.seed, metrics: ['accuracy'], ...makeComposition(config, o.warmup + o.steps + 1, statistics.worker) });
       } catch (e) {

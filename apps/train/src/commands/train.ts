@@ -18,7 +18,7 @@ import { FlagError } from '../flags/flag-error';
 import { RESUMABLE_FLAGS, type TrainConfig, parseTrainFlags, trainHelp } from '../flags/train-flags';
 import { buildModel, countParams } from '../models/index';
 import { makeComposition } from '../optimizer';
-import { placeStatistics } from '../statistics-worker';
+import { estimateGramMacs, placeStatistics } from '../statistics-worker';
 import { type EpochRecord, appendMetrics, firstReaching, readMetrics, writeMetricsCsv } from '../run/metrics';
 import { renderRunPlot, svgToPng } from '../run/plot';
 import { ProgressBar } from '../run/progress';
@@ -143,7 +143,7 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
     // Configs written before --width existed have no such key.
     width: config.width ?? undefined,
   });
-  const statistics = await placeStatistics(config, selection.name);
+  const statistics = await placeStatistics(config, selection.name, estimateGramMacs(model, config.batch));
   if (json) emit({ event: 'statistics', worker: statistics.worker !== undefined, reason: statistics.line }, null);
   else out.stderr(`${statistics.line}\n`);
   let trainer: Trainer | null = null;
