@@ -38,9 +38,9 @@ describe('natgrad train', () => {
     const { code, stdout, stderr } = await run(['train', ...TINY, '--epochs', '1', '--json', '--runs-dir', runs, '--target-accuracy', '0.01']);
     expect(code, stderr).toBe(0);
     const events = jsonEvents(stdout);
-    expect(events.map((e) => e.event)).toEqual(['backend', 'start', 'epoch', 'target', 'end']);
+    expect(events.map((e) => e.event)).toEqual(['backend', 'statistics', 'start', 'epoch', 'target', 'end']);
     expect(events[0]).toMatchObject({ name: 'wasm' });
-    const end = events[4] as { runDir: string; finalAccuracy: number; targetReached: unknown };
+    const end = events[5] as { runDir: string; finalAccuracy: number; targetReached: unknown };
     expect(end.finalAccuracy).toBeGreaterThanOrEqual(0);
     expect(end.targetReached).toEqual({ epoch: 1, seconds: expect.any(Number) });
     for (const f of ['config.json', 'metrics.jsonl', 'metrics.csv', 'plot.svg', 'summary.json', 'checkpoint/trainer.ckpt', 'checkpoint/progress.json']) {

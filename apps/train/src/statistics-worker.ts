@@ -3,7 +3,9 @@
  * (@natgrad/backends' createStatisticsWorker; bit-identical to the main thread on the same backend).
  * tfjs's wasm backend uses one core in Node, so on a machine with two or more cores the Gram products
  * can run beside the training step instead of inside it. 'auto' turns it on where that pays: KFAC
- * curvature, wasm backend, at least two cores, and at least AUTO_MIN_GRAM_MACS of Gram products per
+ * curvature, wasm backend, at least two cores, statistics steps that nothing reads the factors on
+ * (not FOP, whose F·g_avg needs them every step; not statistics only on inverse-refresh steps), and
+ * at least AUTO_MIN_GRAM_MACS of Gram products per
  * statistics step (below that the copies and the second thread's memory traffic cost about what
  * they save: the 7.7k-parameter MNIST CNN at batch 128, 0.16 GMAC, trained 7% slower with the worker,
  * the MLP-512 at batch 4096, 5.2 GMAC, 40% faster per step; docs/benchmarks.md). Inside the single-file bundle the thread runs the
@@ -62,24 +64,39 @@ function bundledScript(): string | undefined {
 }
 
 /** Why the worker is not usable here, or null when it is. */
-function obstacle(config: Pick<TrainConfig, 'curvature'>, backend: string, cores: number, gramMacs: number): string | null {
+function obstacle(config: PlacementConfig, backend: string, cores: number): string | null {
   if (config.curvature !== 'kfac') return `curvature ${config.curvature} (the worker computes KFAC statistics)`;
   if (backend !== 'wasm' && backend !== 'cpu') return `backend ${backend} (GPU backends compute the statistics on the device)`;
   if (cores < 2) return `${cores} core available`;
+  return null;
+}
+
+/**
+ * Why the worker could not overlap anything with this composition (it would only add copies), or
+ * null. The statistics of a step overlap the steps after it only until something reads the factors:
+ * FOP's F·g_avg reads them on every step, and an inverse refresh on its own step.
+ */
+function nothingToOverlap(config: PlacementConfig, gramMacs: number): string | null {
+  if (config.projection === 'fop') return 'projection fop (its F·g_avg reads the factors every step)';
+  const f = config.factorEvery ?? 1;
+  const i = config.inverseEvery ?? 10;
+  if (f % i === 0) return `statistics only on inverse-refresh steps (--factor-every ${f}, --inverse-every ${i})`;
   if (gramMacs < AUTO_MIN_GRAM_MACS) return `${(gramMacs / 1e9).toFixed(2)} GMAC of statistics per step, under the ${AUTO_MIN_GRAM_MACS / 1e9} GMAC where a worker pays`;
   return null;
 }
 
+type PlacementConfig = Pick<TrainConfig, 'curvature' | 'statisticsWorker'> & Partial<Pick<TrainConfig, 'projection' | 'factorEvery' | 'inverseEvery'>>;
+
 export async function placeStatistics(
-  config: Pick<TrainConfig, 'curvature' | 'statisticsWorker'>,
+  config: PlacementConfig,
   backend: string,
   gramMacs: number,
   cores: number = availableParallelism(),
 ): Promise<StatisticsPlacement> {
   const mode = config.statisticsWorker ?? 'auto';
   if (mode === 'off') return { worker: undefined, line: 'statistics: main thread (--statistics-worker off)' };
-  // `on` overrides the size rule only.
-  const why = obstacle(config, backend, cores, mode === 'on' ? Number.POSITIVE_INFINITY : gramMacs);
+  // `on` overrides the rules about what pays, not the ones about what is possible.
+  const why = obstacle(config, backend, cores) ?? (mode === 'on' ? null : nothingToOverlap(config, gramMacs));
   if (why !== null && mode === 'on') {
     throw new NatgradError('INVALID_ARGUMENT', `--statistics-worker on: not possible with ${why}.`, {
       expected: '--curvature kfac on the wasm or cpu backend, with at least 2 cores',

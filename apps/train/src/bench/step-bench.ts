@@ -34,9 +34,10 @@ export interface StepBenchOptions {
   steps: number;
   warmup: number;
   /**
-   * Consecutive steps per optimizer turn (default 1). With a statistics worker, statistics overlap
-   * the following steps, so only a run of consecutive steps shows the sustained cost: each turn
-   * ends by waiting for the worker, and that wait is counted in the turn's last step.
+   * Consecutive steps per optimizer turn. With a statistics worker, statistics overlap the
+   * following steps, so only a run of consecutive steps shows the sustained cost: each turn ends by
+   * waiting for the worker, and that wait is counted in the turn's last step. Default: the inverse
+   * interval when a row uses a worker and it divides `steps`, else 1.
    */
   block?: number;
   inputShape: [number, number, number];
@@ -129,8 +130,7 @@ function checkOptions(o: StepBenchOptions): void {
   const problems: string[] = [];
   if (o.configs.length === 0) problems.push('no optimizer');
   if (!Number.isInteger(o.steps) || o.steps < 1) problems.push(`steps ${o.steps}`);
-  const block = o.block ?? 1;
-  if (!Number.isInteger(block) || block < 1 || o.steps % block !== 0) problems.push(`block ${block} (an integer >= 1 dividing steps ${o.steps})`);
+  if (o.block !== undefined && (!Number.isInteger(o.block) || o.block < 1 || o.steps % o.block !== 0)) problems.push(`block ${o.block} (an integer >= 1 dividing steps ${o.steps})`);
   if (!Number.isInteger(o.warmup) || o.warmup < 0) problems.push(`warmup ${o.warmup}`);
   const batches = new Set(o.configs.map((c) => c.config.batch));
   if (batches.size > 1) problems.push(`different batch sizes ${[...batches].join(', ')}`);
@@ -149,6 +149,7 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
   const batch = o.configs[0].config.batch;
   const runners: Runner[] = [];
   let parameters = 0;
+  let block = 1;
   try {
     for (const [i, { label, config }] of o.configs.entries()) {
       // Bytes already held (other optimizers' runners) are subtracted, so each row is its own.
@@ -178,7 +179,8 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
       r.residentBytes = tf.memory().numBytes - baseline;
     }
     parameters = countParams(runners[0].model);
-    const block = o.block ?? 1;
+    const inverseEvery = o.configs[0].config.inverseEvery;
+    block = o.block ?? (runners.some((r) => r.statistics.worker !== undefined) && o.steps % inverseEvery === 0 ? inverseEvery : 1);
     const warmupRounds = Math.ceil(Math.max(0, o.warmup - 1) / block);
     const total = warmupRounds + o.steps / block;
     for (let round = 0; round < total; round++) {
@@ -227,7 +229,7 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
     batch,
     steps: o.steps,
     warmup: o.warmup,
-    block: o.block ?? 1,
+    block,
     factorEvery: c.factorEvery,
     inverseEvery: c.inverseEvery,
     fisher: c.fisher,

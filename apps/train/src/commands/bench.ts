@@ -28,7 +28,8 @@ bench step flags:
   --steps N              timed steps per optimizer (default 20)
   --warmup N             untimed steps first, including the profiled memory step (default 3, >= 1)
   --block N              consecutive steps per optimizer turn (default 1, or --inverse-every when
-                         a row uses a statistics worker: its overlap shows only over a run of steps)
+                         a row uses a statistics worker and it divides --steps: the worker's
+                         overlap shows only over a run of steps)
   --out <dir>            also write step-bench.json and step-bench.md there
   --json                 print the result as JSON instead of the markdown table
   plus the configuration flags of natgrad train: --model --width --batch --backend --dataset
@@ -108,8 +109,7 @@ async function stepCommand(argv: string[], out: Output): Promise<number> {
   out.stderr(`${describeSelection(selection).join('\n')}\n`);
   const dataset = configs[0].config.dataset;
   const inputShape: [number, number, number] = dataset === 'cifar10' ? [32, 32, 3] : [28, 28, 1];
-  const usesWorker = configs.some((c) => c.config.statisticsWorker !== 'off' && c.config.curvature === 'kfac');
-  const block = parseInt0('block', own.block as string | undefined, usesWorker ? configs[0].config.inverseEvery : 1, 1, problems);
+  const block = own.block === undefined ? undefined : parseInt0('block', own.block as string, 1, 1, problems);
   if (problems.length > 0) throw new FlagError('bench step', problems);
   const partial = await runStepBench({ configs, steps, warmup, block, inputShape, numClasses: 10 }, (done, total) => {
     if (done % 5 === 0 || done === total) out.stderr(`bench step: round ${done}/${total}\n`);
