@@ -12,6 +12,7 @@ describe('installWasmTrainingKernels', () => {
       conv2dBackpropFilter: 'registered',
       conv2dBackpropInputKernel: 'wrapped',
       batchMatMulKernel: 'wrapped',
+      sliceKernels: 'wrapped',
       batchMatMulGradient: 'registered',
     });
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
@@ -25,6 +26,7 @@ describe('installWasmTrainingKernels', () => {
       conv2dBackpropFilter: 'already-installed',
       conv2dBackpropInputKernel: 'already-installed',
       batchMatMulKernel: 'already-installed',
+      sliceKernels: 'already-installed',
       batchMatMulGradient: 'already-installed',
     });
     expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).toBe(wrapped.kernelFunc);

@@ -1,7 +1,7 @@
 /**
  * Fills the wasm backend's training gaps (tfjs 4.22): registers the missing Conv2DBackpropFilter
  * kernel, routes Conv2DBackpropInput through XNNPACK's conv2d, wraps BatchMatMul so transpose flags
- * never reach the slow wasm path, and replaces the
+ * never reach the slow wasm path, copies Slice/SplitV straight from the heap, and replaces the
  * BatchMatMul gradient with the explicit-transpose one. Registration is global to the tfjs engine,
  * so every replacement computes exactly what the stock one does (tests compare them on cpu and
  * wasm); it only changes speed, or turns a "kernel not found" error into a result.
@@ -12,12 +12,14 @@ import { batchMatMulGradConfig } from './matmul-gradient';
 import { conv2dBackpropFilterKernel } from './wasm-conv2d-backprop-filter';
 import { conv2dBackpropInputKernel } from './wasm-conv2d-backprop-input';
 import { explicitTransposeMatMul } from './wasm-matmul-kernel';
+import { heapSliceKernel, heapSplitVKernel } from './wasm-slice';
 
 /** What installWasmTrainingKernels changed (or found already in place) in the tfjs registries. */
 export interface WasmTrainingKernelsReport {
   conv2dBackpropFilter: 'registered' | 'already-installed' | 'stock-present';
   conv2dBackpropInputKernel: 'wrapped' | 'already-installed';
   batchMatMulKernel: 'wrapped' | 'already-installed';
+  sliceKernels: 'wrapped' | 'already-installed';
   batchMatMulGradient: 'registered' | 'already-installed';
 }
 
@@ -71,10 +73,24 @@ export function installWasmTrainingKernels(): WasmTrainingKernelsReport {
     batchMatMulKernel = 'wrapped';
   }
 
+  let sliceKernels: WasmTrainingKernelsReport['sliceKernels'] = 'already-installed';
+  for (const [name, wrap] of [
+    ['Slice', heapSliceKernel],
+    ['SplitV', heapSplitVKernel],
+  ] as const) {
+    const stock = tf.getKernel(name, 'wasm');
+    if (stock === undefined || installed.has(stock.kernelFunc)) continue;
+    const kernelFunc = wrap(stock.kernelFunc);
+    installed.add(kernelFunc);
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ ...stock, kernelFunc });
+    sliceKernels = 'wrapped';
+  }
+
   let batchMatMulGradient: WasmTrainingKernelsReport['batchMatMulGradient'] = 'already-installed';
   if (tf.getGradient('BatchMatMul') !== batchMatMulGradConfig) {
     tf.registerGradient(batchMatMulGradConfig);
     batchMatMulGradient = 'registered';
   }
-  return { conv2dBackpropFilter, conv2dBackpropInputKernel: inputKernelState, batchMatMulKernel, batchMatMulGradient };
+  return { conv2dBackpropFilter, conv2dBackpropInputKernel: inputKernelState, batchMatMulKernel, sliceKernels, batchMatMulGradient };
 }
