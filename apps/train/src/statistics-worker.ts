@@ -3,9 +3,8 @@
  * (@natgrad/backends' createStatisticsWorker; bit-identical to the main thread on the same backend).
  * tfjs's wasm backend uses one core in Node, so on a machine with two or more cores the Gram products
  * can run beside the training step instead of inside it. 'auto' turns it on where that pays: KFAC
- * curvature, wasm backend, at least two cores, statistics steps that nothing reads the factors on
- * (not FOP, whose F·g_avg needs them every step; not statistics only on inverse-refresh steps), and
- * at least AUTO_MIN_GRAM_MACS of Gram products per
+ * curvature, wasm backend, at least two cores, something to overlap (FOP's F·g_avg; KFAC's
+ * statistics between inverse refreshes), and at least AUTO_MIN_GRAM_MACS of Gram products per
  * statistics step (below that the copies and the second thread's memory traffic cost about what
  * they save: the 7.7k-parameter MNIST CNN at batch 128, 0.16 GMAC, trained 7% slower with the worker,
  * the MLP-512 at batch 4096, 5.2 GMAC, 40% faster per step; docs/benchmarks.md). Inside the single-file bundle the thread runs the
@@ -73,14 +72,14 @@ function obstacle(config: PlacementConfig, backend: string, cores: number): stri
 
 /**
  * Why the worker could not overlap anything with this composition (it would only add copies), or
- * null. The statistics of a step overlap the steps after it only until something reads the factors:
- * FOP's F·g_avg reads them on every step, and an inverse refresh on its own step.
+ * null. FOP always gains: its F·g_avg runs on the worker while the main thread preconditions. For
+ * KFAC the statistics of a step overlap the following steps until the next inverse refresh reads
+ * the factors, so statistics only on refresh steps have nothing to overlap with.
  */
 function nothingToOverlap(config: PlacementConfig, gramMacs: number): string | null {
-  if (config.projection === 'fop') return 'projection fop (its F·g_avg reads the factors every step)';
   const f = config.factorEvery ?? 1;
   const i = config.inverseEvery ?? 10;
-  if (f % i === 0) return `statistics only on inverse-refresh steps (--factor-every ${f}, --inverse-every ${i})`;
+  if (config.projection !== 'fop' && f % i === 0) return `statistics only on inverse-refresh steps (--factor-every ${f}, --inverse-every ${i})`;
   if (gramMacs < AUTO_MIN_GRAM_MACS) return `${(gramMacs / 1e9).toFixed(2)} GMAC of statistics per step, under the ${AUTO_MIN_GRAM_MACS / 1e9} GMAC where a worker pays`;
   return null;
 }

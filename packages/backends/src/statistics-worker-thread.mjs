@@ -38,8 +38,9 @@ function main(tf) {
   /** key -> tf.Variable [size, size] */
   const averages = new Map();
 
-  // part.data is a SharedArrayBuffer the main thread reuses for a later batch once this request is
-  // done. wasm copies into its heap on creation; cpu would keep the array itself, so copy it there.
+  // part.data is a SharedArrayBuffer that the main thread reuses for a later batch once this request
+  // is done (accumulate), or a transferred ArrayBuffer (multiply). wasm copies into its heap on
+  // creation; cpu would keep the array itself, so copy it there.
   function tensor(part) {
     const view = new Float32Array(part.data, 0, part.shape[0] * part.shape[1]);
     return tf.tensor2d(backend === 'wasm' ? view : view.slice(), part.shape);
@@ -94,6 +95,13 @@ function main(tf) {
       const values = {};
       for (const key of keys) values[key] = average(key).dataSync().slice();
       replies.postMessage({ seq, values }, Object.values(values).map((v) => v.buffer));
+    },
+    // KfacEstimator.multiply of @natgrad/curvature (estimator.ts) before its debias scale.
+    multiply({ seq, requests }) {
+      const products = requests.map(({ aKey, gKey, vector }) =>
+        tf.tidy(() => tf.matMul(tf.matMul(average(aKey), tensor(vector)), average(gKey)).dataSync().slice()),
+      );
+      replies.postMessage({ seq, products }, products.map((p) => p.buffer));
     },
     write({ values }) {
       for (const [key, data] of Object.entries(values)) {

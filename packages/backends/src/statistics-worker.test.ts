@@ -52,6 +52,24 @@ describe('createStatisticsWorker', () => {
     tf.dispose([x1, x2, x1T]);
   });
 
+  it('multiplies A·V·G with the current averages, also while a read is answered in between', () => {
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
+    const v = tf.tensor2d([1, -1, 0.5, 2, 0, 3], [3, 2]);
+    worker.allocate({ A: 3, G: 2 });
+    worker.accumulate([{ key: 'A', rows: x, augment: true, scale: { divide: 3 } }, { key: 'G', rows: x, augment: false, scale: { divide: 3 } }], 0.5);
+    const finish = worker.multiply([{ aKey: 'A', gKey: 'G', vector: v }]);
+    const averages = worker.read(['A', 'G']);
+    const [product] = finish();
+    const expected = tf.tidy(() => tf.matMul(tf.matMul(tf.tensor2d(averages.A, [3, 3]), v), tf.tensor2d(averages.G, [2, 2])).dataSync().slice());
+    expect(Array.from(product)).toEqual(Array.from(expected));
+    expect(() => finish()).toThrow(/finished twice/);
+    const vT = tf.transpose(v) as tf.Tensor2D;
+    expect(() => worker.multiply([{ aKey: 'A', gKey: 'G', vector: vT }])).toThrow(/shape \[3,2\]/);
+    expect(() => worker.multiply([{ aKey: 'A', gKey: 'nope', vector: v }])).toThrow(NatgradError);
+    worker.release(['A', 'G']);
+    tf.dispose([x, v, vT]);
+  });
+
   it('rejects bad requests with NatgradError before sending anything', () => {
     worker.allocate({ k: 3 });
     const x = tf.zeros([4, 2]) as tf.Tensor2D;

@@ -16,8 +16,8 @@
  */
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { type GramTerm, NatgradError, type StatisticsWorker, describeValue } from '@natgrad/core';
-import { copyIntoHost } from './host-copy';
+import { type GramTerm, type KroneckerProductRequest, NatgradError, type StatisticsWorker, describeValue } from '@natgrad/core';
+import { copyIntoHost, copyToHost } from './host-copy';
 
 export interface StatisticsWorkerOptions {
   /**
@@ -58,6 +58,8 @@ class ThreadStatisticsWorker implements StatisticsWorker {
   /** Reused transfer buffers: per matrix (key + part), maxInFlight + 1 of them, round-robin. */
   private readonly buffers = new Map<string, SharedArrayBuffer[]>();
   private accumulateCount = 0;
+  /** Replies that arrived while another one was awaited (multiply() may be in flight during read()). */
+  private readonly unclaimed = new Map<number, { values?: unknown; products?: unknown }>();
   private seq = 0;
   private terminated = false;
   private failure: NatgradError | null = null;
@@ -137,6 +139,30 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     this.waitFor(seq, 'read');
     const reply = this.takeReply(seq);
     return reply.values as Record<string, Float32Array>;
+  }
+
+  multiply(requests: readonly KroneckerProductRequest[]): () => Float32Array[] {
+    this.usable('multiply');
+    const messages = requests.map(({ aKey, gKey, vector }) => {
+      const p = this.size(aKey, 'multiply');
+      const o = this.size(gKey, 'multiply');
+      if (vector?.rank !== 2 || vector.dtype !== 'float32' || vector.shape[0] !== p || vector.shape[1] !== o) {
+        throw invalid(`multiply: vector for "${aKey}" x "${gKey}"`, `a float32 tensor of shape [${p},${o}]`, vector, 'pass V with as many rows as A and columns as G');
+      }
+      return { aKey, gKey, vector: { data: copyToHost(vector).buffer as ArrayBuffer, shape: [p, o] } };
+    });
+    const seq = this.post(
+      { op: 'multiply', requests: messages },
+      messages.map((m) => m.vector.data),
+    );
+    let finished = false;
+    return () => {
+      if (finished) throw invalid('multiply: finished twice', 'one call of the function multiply() returned', 'a second call', 'keep the products of the first call');
+      finished = true;
+      this.usable('multiply');
+      this.waitFor(seq, 'multiply');
+      return this.takeReply(seq).products as Float32Array[];
+    };
   }
 
   write(values: Record<string, Float32Array>): void {
@@ -266,9 +292,15 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     throw this.failure;
   }
 
-  private takeReply(seq: number): { values?: unknown } {
+  private takeReply(seq: number): { values?: unknown; products?: unknown } {
+    const early = this.unclaimed.get(seq);
+    if (early !== undefined) {
+      this.unclaimed.delete(seq);
+      return early;
+    }
     for (let m = receiveMessageOnPort(this.replies); m !== undefined; m = receiveMessageOnPort(this.replies)) {
       if (m.message.seq === seq) return m.message;
+      this.unclaimed.set(m.message.seq, m.message);
     }
     this.failure = workerError('an answer went missing.', `no reply to request ${seq}`, 'create a new worker');
     throw this.failure;

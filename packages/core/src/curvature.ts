@@ -31,6 +31,14 @@ export interface CurvatureView {
   precondition(grads: ParamMap): ParamMap;
   /** F v per block with the UNDAMPED statistics. Same ownership rules as precondition. */
   multiply(vectors: ParamMap): ParamMap;
+  /**
+   * Optional: starts multiply(vectors) and returns a function that finishes it, with the same
+   * result. An estimator may compute the products elsewhere in between (KFAC with a statistics
+   * worker computes them on the worker's thread), so a projection can overlap F v with its
+   * preconditioning. Call the returned function exactly once; the tensors it returns are the
+   * caller's. The statistics must not change between the two calls.
+   */
+  beginMultiply?(vectors: ParamMap): () => ParamMap;
 }
 
 export interface CurvatureRequirements {

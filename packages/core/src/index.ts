@@ -22,5 +22,5 @@ export type { ProjectionDiagnostics, ProjectionResult, ProjectionStrategy } from
 export { resolveSchedule } from './schedule';
 export type { Schedule, ScheduleFn } from './schedule';
 export type { JsonValue, StateDict, Stateful } from './state';
-export type { GramScale, GramTerm, StatisticsWorker } from './statistics-worker';
+export type { GramScale, GramTerm, KroneckerProductRequest, StatisticsWorker } from './statistics-worker';
 export type { UpdateRule } from './update-rule';

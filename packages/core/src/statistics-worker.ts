@@ -27,6 +27,14 @@ export interface GramTerm {
   scale: GramScale;
 }
 
+/** One Kronecker product A·V·G of two averages (A under aKey, G under gKey) with a matrix V. */
+export interface KroneckerProductRequest {
+  aKey: string;
+  gKey: string;
+  /** V, [size of A, size of G]. Read before multiply() returns; the caller keeps ownership. */
+  vector: tf.Tensor2D;
+}
+
 /**
  * Keyed exponential moving averages S ← decay·S + (1 − decay)·scale(XᵀX), kept by a worker.
  * Calls are applied in the order they are made. Keys are global to the worker: an estimator
@@ -44,6 +52,12 @@ export interface StatisticsWorker {
   accumulate(terms: readonly GramTerm[], decay: number): void;
   /** Waits for every earlier call, then returns copies of the averages (row-major, size x size). */
   read(keys: readonly string[]): Record<string, Float32Array>;
+  /**
+   * Starts A·V·G for each request with the averages as of every earlier call (raw averages, no
+   * debiasing) and returns a function that waits for the products (row-major, request order).
+   * The main thread may work in between; call the function exactly once.
+   */
+  multiply(requests: readonly KroneckerProductRequest[]): () => Float32Array[];
   /** Overwrites averages (e.g. from a checkpoint); each value has size x size entries. */
   write(values: Record<string, Float32Array>): void;
   /** Frees accumulators. Unknown keys are ignored; after terminate() this does nothing. */

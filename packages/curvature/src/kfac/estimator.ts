@@ -36,7 +36,7 @@ import { checkParamMap, checkParamShape } from '../shared/param-map';
 import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/state-check';
 import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
 import { inverseTensors, inverseValues, restoreInverses } from './inverse-state';
-import { batchFactors } from './factors';
+import { batchFactors, hasKernelPermutation } from './factors';
 import { type WorkerSlot, gramTerms, pullFactors, pushFactors, workerKeys } from './worker-statistics';
 
 export interface KfacOptions extends EmaEstimatorOptions {
@@ -187,6 +187,45 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
   }
 
   /**
+   * multiply() in two halves. With a statistics worker the products A·W·G run on the worker's
+   * thread (its averages are this estimator's, possibly a batch ahead, which is exactly what
+   * multiply() would wait for), so the caller can precondition meanwhile; results are bit-identical
+   * to multiply(). Without a worker, or when a block's worker average is in channel-major order
+   * (Conv2D with several taps and input channels), it is multiply() itself.
+   */
+  beginMultiply(vectors: ParamMap): () => ParamMap {
+    const slots = this.live('multiply');
+    this.requireStatistics('multiply');
+    const worker = this.statisticsWorker;
+    const present = this.presentBlocks('multiply', slots, vectors);
+    if (worker === undefined || present.some((i) => hasKernelPermutation(slots[i].layer))) {
+      const result = this.multiply(vectors);
+      return () => result;
+    }
+    const c = debiasScale(this.decay, this.steps);
+    const blocks = present.map((i) => {
+      const { layer } = slots[i];
+      return tf.tidy(() => toBlockMatrix(layer, vectors[layer.kernel], layer.bias === null ? undefined : vectors[layer.bias]));
+    });
+    let finish: () => Float32Array[];
+    try {
+      finish = worker.multiply(present.map((i, k) => ({ aKey: slots[i].keys.a, gKey: slots[i].keys.g, vector: blocks[k] })));
+    } finally {
+      tf.dispose(blocks);
+    }
+    const shapes = blocks.map((b) => b.shape);
+    return () => {
+      const products = finish();
+      const out: ParamMap = {};
+      present.forEach((i, k) => {
+        // multiply()'s last op, on the worker's A·W·G
+        storeBlock(out, slots[i].layer, tf.tidy(() => tf.mul(tf.tensor2d(products[k], shapes[k]), c * c) as tf.Tensor2D));
+      });
+      return out;
+    };
+  }
+
+  /**
    * The current debiased factors A and G of a layer (copies; the caller owns them). For tests,
    * diagnostics and the Levenberg-Marquardt quadratic model.
    */
@@ -309,8 +348,8 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     disposeInverse(inverse);
   }
 
-  /** Applies `op` to W~ of every block present in `map`, returning kernel/bias tensors. */
-  private mapBlocks(what: string, slots: Slot[], map: ParamMap, op: (w: tf.Tensor2D, i: number) => tf.Tensor2D): ParamMap {
+  /** Indices of the slots whose block is in `map`, after checking each block is whole and well shaped. */
+  private presentBlocks(what: string, slots: Slot[], map: ParamMap): number[] {
     checkParamMap(`kfac.${what}`, map);
     const present: number[] = [];
     slots.forEach(({ layer }, i) => {
@@ -328,18 +367,34 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
       if (layer.bias !== null) checkParamShape(`kfac.${what}`, layer.bias, b as tf.Tensor, [outSize(layer)]);
       present.push(i);
     });
+    return present;
+  }
+
+  /** Applies `op` to W~ of every block present in `map`, returning kernel/bias tensors. */
+  private mapBlocks(what: string, slots: Slot[], map: ParamMap, op: (w: tf.Tensor2D, i: number) => tf.Tensor2D): ParamMap {
     const out: ParamMap = {};
-    for (const i of present) {
+    for (const i of this.presentBlocks(what, slots, map)) {
       const { layer } = slots[i];
-      const parts = tf.tidy(() => {
-        const r = fromBlockMatrix(layer, op(toBlockMatrix(layer, map[layer.kernel], layer.bias === null ? undefined : map[layer.bias]), i));
-        return r.bias === undefined ? [r.kernel] : [r.kernel, r.bias];
-      });
-      out[layer.kernel] = parts[0];
-      if (layer.bias !== null) out[layer.bias] = parts[1];
+      const w = tf.tidy(() => toBlockMatrix(layer, map[layer.kernel], layer.bias === null ? undefined : map[layer.bias]));
+      try {
+        storeBlock(out, layer, tf.tidy(() => op(w, i)));
+      } finally {
+        w.dispose();
+      }
     }
     return out;
   }
+}
+
+/** Writes W~ (consumed) back into `out` as the layer's kernel and bias tensors. */
+function storeBlock(out: ParamMap, layer: LayerInfo, w: tf.Tensor2D): void {
+  const parts = tf.tidy(() => {
+    const r = fromBlockMatrix(layer, w);
+    return r.bias === undefined ? [r.kernel] : [r.kernel, r.bias];
+  });
+  w.dispose();
+  out[layer.kernel] = parts[0];
+  if (layer.bias !== null) out[layer.bias] = parts[1];
 }
 
 /** KFAC curvature (Dense and Conv2D blocks). Options and defaults: see KfacOptions. */

@@ -14,7 +14,7 @@
  * estimate L * Omega (x) Gamma of the paper (eq. 25) without a separate scale.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerCapture, LayerInfo } from '@natgrad/core';
+import type { Conv2DLayerInfo, LayerCapture, LayerInfo } from '@natgrad/core';
 import { matMulTransposeA } from '../shared/matmul';
 import { extractPatchesChannelMajor, kernelOrder } from './patches';
 
@@ -39,13 +39,18 @@ export function augment(layer: LayerInfo, rows: tf.Tensor2D): tf.Tensor2D {
   return tf.concat([rows, tf.ones([rows.shape[0], 1])], 1);
 }
 
+/** Whether channel-major and kernel order differ (Conv2D with several taps and input channels). */
+export function hasKernelPermutation(layer: LayerInfo): layer is Conv2DLayerInfo {
+  return layer.kind === 'conv2d' && layer.kernelSize[0] * layer.kernelSize[1] > 1 && layer.inChannels > 1;
+}
+
 /**
  * Reorders the input-side axes of a statistic computed from inputRows (channel-major for Conv2D)
  * into kernel order; `axes` lists which axes are input-side (A: both, a per-example product: one).
  * Works with or without the trailing bias entry. Identity for Dense and single-tap convolutions.
  */
 export function toKernelOrder<T extends tf.Tensor>(layer: LayerInfo, m: T, axes: readonly number[]): T {
-  if (layer.kind === 'dense' || layer.kernelSize[0] * layer.kernelSize[1] === 1 || layer.inChannels === 1) return m;
+  if (!hasKernelPermutation(layer)) return m;
   const order = kernelOrder(layer);
   const index = m.shape[axes[0]] === order.length ? order : [...order, order.length];
   return tf.tidy(() => axes.reduce<tf.Tensor>((t, axis) => tf.gather(t, index, axis), m)) as T;

@@ -117,6 +117,43 @@ describe('kfac with a statistics worker', () => {
     });
   }
 
+  it('beginMultiply computes A·W·G on the worker, bit-identical to multiply(), also a batch ahead', async () => {
+    await tf.setBackend('cpu');
+    const problems: Problem[] = [denseProblem(45, 6, 5, 3), denseProblem(46, 6, 3, 4, false)];
+    await tf.setBackend('wasm');
+    const worker = await createStatisticsWorker();
+    workers.push(worker);
+    const layers = problems.map((p) => p.layer);
+    const inline = kfac({ decay: 0.9 });
+    const offloaded = kfac({ decay: 0.9, statisticsWorker: worker });
+    inline.init(layers, vars(problems));
+    offloaded.init(layers, vars(problems));
+    const vectors = Object.fromEntries(Object.entries(vars(problems)).map(([k, v]) => [k, tf.mul(v, -0.75)]));
+    for (let step = 0; step < 2; step++) {
+      // step 0: the worker is a batch ahead of the estimator's variables; step 1: in sync
+      const { batch, dispose } = batchAt(problems, step);
+      inline.updateStatistics(batch);
+      offloaded.updateStatistics(batch);
+      dispose();
+      if (step === 1) offloaded.waitForStatistics();
+      const before = tf.memory().numTensors;
+      const finish = offloaded.beginMultiply(vectors);
+      expect(tf.memory().numTensors).toBe(before);
+      const got = finish();
+      const expected = inline.multiply(vectors);
+      for (const k of Object.keys(vectors)) expect(same(got[k], expected[k]), k).toBe(true);
+      tf.dispose([...Object.values(got), ...Object.values(expected)]);
+    }
+    // Without a worker beginMultiply is multiply().
+    const finish = inline.beginMultiply(vectors);
+    const plain = inline.multiply(vectors);
+    const early = finish();
+    for (const k of Object.keys(vectors)) expect(same(early[k], plain[k]), k).toBe(true);
+    tf.dispose([...Object.values(vectors), ...Object.values(plain), ...Object.values(early)]);
+    for (const e of [inline, offloaded]) e.dispose();
+    for (const p of problems) p.dispose();
+  });
+
   it('rejects a value that is not a worker, and reports use after terminate()', async () => {
     await tf.setBackend('cpu');
     expect(() => kfac({ statisticsWorker: {} as StatisticsWorker })).toThrow(NatgradError);

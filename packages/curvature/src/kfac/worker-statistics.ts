@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GramTerm, LayerCapture, LayerInfo, StatisticsWorker } from '@natgrad/core';
-import { inputRows, outputRows, toKernelOrder } from './factors';
+import { hasKernelPermutation, inputRows, outputRows, toKernelOrder } from './factors';
 import { kernelOrder } from './patches';
 
 export interface WorkerSlot {
@@ -85,7 +85,7 @@ export function pushFactors(worker: StatisticsWorker, slots: readonly WorkerSlot
 
 /** The inverse permutation of toKernelOrder on both axes of a square A (a copy; caller owns it). */
 function fromKernelOrder(layer: LayerInfo, a: tf.Tensor): tf.Tensor {
-  if (layer.kind === 'dense' || layer.kernelSize[0] * layer.kernelSize[1] === 1 || layer.inChannels === 1) return tf.clone(a);
+  if (!hasKernelPermutation(layer)) return tf.clone(a);
   const order = kernelOrder(layer);
   const inverse = new Array<number>(order.length);
   order.forEach((from, to) => {

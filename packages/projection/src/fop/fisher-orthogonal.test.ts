@@ -110,19 +110,22 @@ describe('fisherOrthogonal(): closed forms on hand-made vectors', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('makes g_perp Fisher-orthogonal to g_avg: <g_avg, F g_perp> = 0 (with the g_perp it preconditioned)', () => {
+  it('makes g_perp = g_diff - s g_avg Fisher-orthogonal to g_avg: <g_avg, F g_perp> = 0', () => {
     view.log.length = 0;
     const res = fisherOrthogonal().combine([g1, g2], view);
-    const perpCall = view.log.filter((l) => l.op === 'precondition')[1];
+    // The preconditions run on g_avg and g_diff (p_perp = p_diff - s p_avg by linearity).
+    const diffCall = view.log.filter((l) => l.op === 'precondition')[1];
     for (const spec of blockSpecs) {
       const f = view.matrices[spec.name].f;
       const gAvg = flatOf(res.meanGrads, spec);
-      const gPerp = spec.params.flatMap((p) => perpCall.values[p.name]);
+      const gDiff = axpy(-1, flatOf(g2, spec), flatOf(g1, spec));
+      const preconditioned = spec.params.flatMap((p) => diffCall.values[p.name]);
+      for (let i = 0; i < gDiff.length; i++) expect(preconditioned[i]).toBeCloseTo(gDiff[i], 5);
+      const gPerp = axpy(-res.diagnostics[spec.name].s!, gAvg, gDiff);
       const fPerp = matVec(f, gPerp);
       const cosine = dot(gAvg, fPerp) / Math.sqrt(dot(gAvg, matVec(f, gAvg)) * dot(gPerp, fPerp));
       expect(Math.abs(cosine)).toBeLessThan(1e-5);
       // And the raw difference is not orthogonal, so the test can fail.
-      const gDiff = axpy(-1, flatOf(g2, spec), flatOf(g1, spec));
       expect(Math.abs(dot(gAvg, matVec(f, gDiff)))).toBeGreaterThan(1e-3);
     }
     disposeAll(res.directions, res.meanGrads);

@@ -23,6 +23,7 @@ import {
   blockParams,
   partitionBlocks,
   pick,
+  startMultiply,
   validateSubBatchGrads,
 } from '../internal/param-blocks';
 
@@ -91,9 +92,18 @@ class FisherOrthogonalProjection implements ProjectionStrategy {
       const inBlocks = blockParams(blocks);
       for (const p of inBlocks) gDiff[p] = tf.sub(g1[p], g2[p]);
 
-      // Step 3 needs F g_avg with the UNDAMPED curvature: one multiply for all blocks.
-      const fAvg = applyView(this.name, curvature, 'multiply', pick(gAvg, inBlocks));
+      // Step 3 needs F g_avg with the UNDAMPED curvature: one multiply for all blocks, started first
+      // so that an estimator with beginMultiply (KFAC with a statistics worker) computes it on
+      // another thread while the two preconditions below run here.
+      const finishMultiply = startMultiply(this.name, curvature, pick(gAvg, inBlocks));
+      // Cheap form: two preconditioner applications for all blocks together. p_perp = F^-1 g_perp
+      // follows from them by linearity (p_perp = p_diff - s p_avg, step 4 in the preconditioned
+      // space), so neither waits for s and F g_avg.
+      const pAvg = applyView(this.name, curvature, 'precondition', pick(gAvg, inBlocks));
+      const pDiff = applyView(this.name, curvature, 'precondition', gDiff);
+      const fAvg = finishMultiply();
       const gPerp: ParamMap = {};
+      const pPerp: ParamMap = {};
       const sOf: tf.Scalar[] = [];
       for (const b of blocks) {
         const num = blockDot(gDiff, fAvg, b.params);
@@ -103,12 +113,11 @@ class FisherOrthogonalProjection implements ProjectionStrategy {
         const s = tf.div(num, guard(den, scale, eps)) as tf.Scalar;
         sOf.push(s);
         // Step 4: g_perp = g_diff - s g_avg, so that <g_avg, F g_perp> = 0.
-        for (const p of b.params) gPerp[p] = tf.sub(gDiff[p], tf.mul(s, gAvg[p]));
+        for (const p of b.params) {
+          gPerp[p] = tf.sub(gDiff[p], tf.mul(s, gAvg[p]));
+          pPerp[p] = tf.sub(pDiff[p], tf.mul(s, pAvg[p]));
+        }
       }
-
-      // Cheap form: two preconditioner applications for all blocks together.
-      const pAvg = applyView(this.name, curvature, 'precondition', pick(gAvg, inBlocks));
-      const pPerp = applyView(this.name, curvature, 'precondition', gPerp);
 
       const directions: ParamMap = {};
       const diag: tf.Scalar[] = [];

@@ -171,7 +171,25 @@ export function applyView(
   vectors: ParamMap,
 ): ParamMap {
   if (Object.keys(vectors).length === 0) return {};
-  const out = op === 'precondition' ? view.precondition(vectors) : view.multiply(vectors);
+  return checkViewResult(strategy, op, vectors, op === 'precondition' ? view.precondition(vectors) : view.multiply(vectors));
+}
+
+/**
+ * view.multiply split in two: starts it (through view.beginMultiply when the estimator has it, so
+ * the products may run elsewhere meanwhile) and returns the function that finishes and checks it.
+ * The finishing call must run inside tf.tidy too.
+ */
+export function startMultiply(strategy: string, view: CurvatureView, vectors: ParamMap): () => ParamMap {
+  if (Object.keys(vectors).length === 0) return () => ({});
+  if (typeof view.beginMultiply !== 'function') {
+    const out = applyView(strategy, view, 'multiply', vectors);
+    return () => out;
+  }
+  const finish = view.beginMultiply(vectors);
+  return () => checkViewResult(strategy, 'multiply', vectors, finish());
+}
+
+function checkViewResult(strategy: string, op: 'precondition' | 'multiply', vectors: ParamMap, out: ParamMap): ParamMap {
   for (const [name, v] of Object.entries(vectors)) {
     const r = out?.[name];
     if (!(r instanceof tf.Tensor) || !tf.util.arraysEqual(r.shape, v.shape)) {
