@@ -139,7 +139,13 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     const captures = slots.map((s) => getCapture('kfac', batch, s.layer));
     const worker = this.statisticsWorker;
     if (worker !== undefined) {
-      tf.tidy(() => worker.accumulate(slots.flatMap((s, i) => gramTerms(s, captures[i], n)), this.decay));
+      // The worker reads the tensors outside tf.tidy (a host read inside a tidy scope is ~10x slower).
+      const terms = tf.tidy(() => slots.flatMap((s, i) => gramTerms(s, captures[i], n)));
+      try {
+        worker.accumulate(terms, this.decay);
+      } finally {
+        tf.dispose(terms.map((t) => t.rows));
+      }
       this.workerAhead = true;
       this.steps++;
       return;

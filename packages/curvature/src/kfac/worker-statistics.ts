@@ -32,7 +32,8 @@ export function workerKeys(layer: LayerInfo): { a: string; g: string } {
 
 /**
  * The two Gram terms of one layer's batch factors (batchFactors() in factors.ts, without the
- * kernel-order permutation). Call inside tf.tidy: the row tensors are intermediate.
+ * kernel-order permutation). Each term's `rows` is a new tensor the caller disposes; the
+ * transposes, when present, are the capture's own.
  */
 export function gramTerms(slot: WorkerSlot, capture: LayerCapture, batchSize: number): GramTerm[] {
   const { layer, keys } = slot;
