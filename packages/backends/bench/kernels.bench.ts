@@ -99,6 +99,31 @@ function filterGradWorkload(batch: number, hw: number, cin: number, cout: number
   };
 }
 
+/**
+ * Copies only: FOP's split of a batch into two halves (SplitV), and a 2-D row slice plus a column
+ * slice (Slice). `flops` counts the elements moved, so the GFLOP/s column reads G elements/s.
+ */
+function sliceWorkload(rows: number, cols: number, kind: 'split' | 'slice'): Workload {
+  return {
+    label: kind === 'split' ? `split ${rows}x${cols} in halves (copies only; G elements/s)` : `slice rows and columns of ${rows}x${cols} (copies only; G elements/s)`,
+    flops: rows * cols,
+    setup() {
+      const x = randn([rows, cols]);
+      return {
+        step: () => {
+          const parts =
+            kind === 'split'
+              ? tf.split(x, 2, 0)
+              : [tf.slice(x, [0, 0], [rows / 2, cols]), tf.slice(x, [0, 0], [rows, cols / 2])];
+          for (const p of parts) p.dataSync();
+          tf.dispose(parts);
+        },
+        dispose: () => x.dispose(),
+      };
+    },
+  };
+}
+
 type Mode = 'stock' | 'natgrad';
 
 /**
@@ -109,12 +134,16 @@ function modeSwitcher(): { use(mode: Mode): void; report: unknown } {
   const stockMatMul = tf.getKernel('BatchMatMul', 'wasm')!;
   const stockGrad = tf.getGradient('BatchMatMul')!;
   const stockInput = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
+  const stockSlice = tf.getKernel('Slice', 'wasm')!;
+  const stockSplit = tf.getKernel('SplitV', 'wasm')!;
   const report = installWasmTrainingKernels();
   const ours = {
     matMul: tf.getKernel('BatchMatMul', 'wasm')!,
     grad: tf.getGradient('BatchMatMul')!,
     conv: tf.getKernel('Conv2DBackpropFilter', 'wasm')!,
     input: tf.getKernel('Conv2DBackpropInput', 'wasm')!,
+    slice: tf.getKernel('Slice', 'wasm')!,
+    split: tf.getKernel('SplitV', 'wasm')!,
   };
   return {
     report,
@@ -124,6 +153,10 @@ function modeSwitcher(): { use(mode: Mode): void; report: unknown } {
       tf.registerGradient(mode === 'stock' ? stockGrad : ours.grad);
       tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
       tf.registerKernel(mode === 'stock' ? stockInput : ours.input);
+      tf.unregisterKernel('Slice', 'wasm');
+      tf.registerKernel(mode === 'stock' ? stockSlice : ours.slice);
+      tf.unregisterKernel('SplitV', 'wasm');
+      tf.registerKernel(mode === 'stock' ? stockSplit : ours.split);
       const hasConv = tf.getKernel('Conv2DBackpropFilter', 'wasm') !== undefined;
       if (mode === 'stock' && hasConv) tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
       if (mode === 'natgrad' && !hasConv) tf.registerKernel(ours.conv);
@@ -228,6 +261,8 @@ async function main(): Promise<void> {
     big ? convWorkload(64, 28, 32, 64) : convWorkload(8, 28, 32, 64),
     big ? filterGradWorkload(64, 28, 32, 64, false) : filterGradWorkload(8, 28, 32, 64, false),
     big ? inputGradWorkload(64, 28, 32, 64) : inputGradWorkload(8, 28, 32, 64),
+    sliceWorkload(4096, 784, 'split'),
+    sliceWorkload(4096, 784, 'slice'),
   ]) {
     rows.push(compare('wasm', w, w, switcher.use, iters));
   }
