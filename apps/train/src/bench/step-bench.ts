@@ -37,7 +37,7 @@ export interface StepBenchOptions {
    * Consecutive steps per optimizer turn. With a statistics worker, statistics overlap the
    * following steps, so only a run of consecutive steps shows the sustained cost: each turn ends by
    * waiting for the worker, and that wait is counted in the turn's last step. Default: the inverse
-   * interval when a row uses a worker and it divides `steps`, else 1.
+   * interval when a row's worker overlaps statistics across steps and it divides `steps`, else 1.
    */
   block?: number;
   inputShape: [number, number, number];
@@ -180,7 +180,7 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
     }
     parameters = countParams(runners[0].model);
     const inverseEvery = o.configs[0].config.inverseEvery;
-    block = o.block ?? (runners.some((r) => r.statistics.worker !== undefined) && o.steps % inverseEvery === 0 ? inverseEvery : 1);
+    block = o.block ?? (runners.some(overlapsAcrossSteps) && o.steps % inverseEvery === 0 ? inverseEvery : 1);
     const warmupRounds = Math.ceil(Math.max(0, o.warmup - 1) / block);
     const total = warmupRounds + o.steps / block;
     for (let round = 0; round < total; round++) {
@@ -235,6 +235,15 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
     fisher: c.fisher,
     optimizers: stats,
   };
+}
+
+/**
+ * Whether a runner's worker can still be busy with one step's statistics during the next steps:
+ * KFAC-like projections read the factors only at inverse refreshes, so statistics between refreshes
+ * overlap later steps. FOP waits for them within the step (its F·g_avg), so one step is the unit.
+ */
+function overlapsAcrossSteps(r: Runner): boolean {
+  return r.statistics.worker !== undefined && r.config.projection !== 'fop' && r.config.factorEvery % r.config.inverseEvery !== 0;
 }
 
 /** Waits for a runner's statistics worker (if any) to finish; returns the ms waited. */

@@ -28,8 +28,8 @@ bench step flags:
   --steps N              timed steps per optimizer (default 20)
   --warmup N             untimed steps first, including the profiled memory step (default 3, >= 1)
   --block N              consecutive steps per optimizer turn (default 1, or --inverse-every when
-                         a row uses a statistics worker and it divides --steps: the worker's
-                         overlap shows only over a run of steps)
+                         a KFAC row's statistics worker overlaps statistics across steps and it
+                         divides --steps: that overlap shows only over a run of steps)
   --out <dir>            also write step-bench.json and step-bench.md there
   --json                 print the result as JSON instead of the markdown table
   plus the configuration flags of natgrad train: --model --width --batch --backend --dataset
