@@ -17,6 +17,7 @@ import {
   type CurvatureEstimator,
   type CurvatureRequirements,
   type FisherType,
+  type GramTerm,
   type LayerInfo,
   NatgradError,
   type ParamMap,
@@ -140,7 +141,8 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     const worker = this.statisticsWorker;
     if (worker !== undefined) {
       // The worker reads the tensors outside tf.tidy (a host read inside a tidy scope is ~10x slower).
-      const terms = tf.tidy(() => slots.flatMap((s, i) => gramTerms(s, captures[i], n)));
+      // tidy keeps the tensors of the returned terms (plain objects of tensors and primitives).
+      const terms = tf.tidy(() => slots.flatMap((s, i) => gramTerms(s, captures[i], n)) as unknown as tf.TensorContainer) as unknown as GramTerm[];
       try {
         worker.accumulate(terms, this.decay);
       } finally {
