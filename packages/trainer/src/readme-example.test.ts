@@ -1,6 +1,7 @@
 // The README's "Using the library" example, run as written on tiny data, so the front page cannot
 // drift from the API.
 import * as tf from '@tensorflow/tfjs';
+import { createStatisticsWorker } from '@natgrad/backends';
 import { diagonal } from '@natgrad/curvature/diagonal';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, fop } from './index';
@@ -10,7 +11,7 @@ beforeAll(async () => {
 });
 
 describe('README example', () => {
-  it('builds FOP over KFAC and over the diagonal Fisher, reports registration, fits and disposes cleanly', async () => {
+  it('builds FOP over KFAC, over the diagonal Fisher and with a statistics worker, reports registration, fits and disposes cleanly', async () => {
     const before = tf.memory().numTensors;
     const x = tf.randomUniform([64, 784], 0, 1, 'float32', 1);
     const y = tf.tidy(() => tf.oneHot(tf.randomUniform([64], 0, 10, 'int32', 2), 10));
@@ -27,6 +28,11 @@ describe('README example', () => {
     const cheap = new Trainer({ model, loss: 'categoricalCrossentropy', ...fop({ curvature: diagonal() }) });
     await cheap.fit(x, y, { epochs: 1, batchSize: 32 });
     cheap.dispose();
+    const statisticsWorker = await createStatisticsWorker();
+    const twoCores = new Trainer({ model, loss: 'categoricalCrossentropy', ...fop({ statisticsWorker }) });
+    await twoCores.fit(x, y, { epochs: 1, batchSize: 32 });
+    twoCores.dispose();
+    await statisticsWorker.terminate();
     model.dispose();
     tf.dispose([x, y]);
     expect(tf.memory().numTensors).toBe(before);
