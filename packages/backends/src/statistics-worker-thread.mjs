@@ -52,7 +52,7 @@ function main(tf) {
     return tf.tidy(() => tf.matMul(tf.transpose(a, [1, 0]), a));
   }
 
-  // batchFactors of factors.ts, before its kernel-order permutation (the caller applies that).
+  // batchFactors of factors.ts.
   function batchGram(term) {
     const x = tensor(term.rows);
     const rowCount = term.rows.shape[0];
@@ -68,7 +68,9 @@ function main(tf) {
     } else {
       gram = gramOf(term.augment ? tf.concat([x, tf.ones([rowCount, 1])], 1) : x);
     }
-    return 'divide' in term.scale ? tf.div(gram, term.scale.divide) : tf.mul(gram, term.scale.multiply);
+    const scaled = 'divide' in term.scale ? tf.div(gram, term.scale.divide) : tf.mul(gram, term.scale.multiply);
+    // toKernelOrder of factors.ts: gather axis 0, then axis 1
+    return term.permutation ? tf.gather(tf.gather(scaled, term.permutation, 0), term.permutation, 1) : scaled;
   }
 
   function average(key) {

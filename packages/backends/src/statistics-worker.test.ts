@@ -88,6 +88,7 @@ describe('createStatisticsWorker', () => {
     bad(() => worker.accumulate([{ key: 'k', rows: x, augment: true, scale: { divide: 0 } }], 0.9), /scale/);
     bad(() => worker.accumulate([{ key: 'k', rows: x, rowsTransposed: x, augment: true, scale: { divide: 4 } }], 0.9), /rowsTransposed/);
     bad(() => worker.accumulate([{ key: 'k', rows: x, augment: true, scale: { divide: 4 } }], 1), /decay/);
+    bad(() => worker.accumulate([{ key: 'k', rows: x, augment: true, scale: { divide: 4 }, permutation: [0, 0, 2] }], 0.9), /permutation of 0..2/);
     bad(() => worker.allocate({ z: 0 }), /positive integer/);
     bad(() => worker.write({ k: new Float32Array(4) }), /9 entries/);
     // Nothing bad reached the thread: the average is still zero.

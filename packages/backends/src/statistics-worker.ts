@@ -226,7 +226,13 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     if (rowsTransposed !== undefined && (rowsTransposed.rank !== 2 || rowsTransposed.shape[0] !== p || rowsTransposed.shape[1] !== r)) {
       throw invalid(`rowsTransposed of "${key}"`, `shape [${p},${r}] (the transpose of rows)`, rowsTransposed, 'pass rows transposed, or omit it');
     }
-    const factor = 'divide' in scale ? scale.divide : scale.multiply;
+    const { permutation } = term;
+    if (permutation !== undefined) {
+      const seen = new Set(permutation);
+      const ok = permutation.length === size && seen.size === size && permutation.every((i) => Number.isInteger(i) && i >= 0 && i < size);
+      if (!ok) throw invalid(`permutation of "${key}"`, `a permutation of 0..${size - 1}`, permutation, 'pass each index of the average exactly once, or omit it');
+    }
+        const factor = 'divide' in scale ? scale.divide : scale.multiply;
     if (!(Number.isFinite(factor) && factor > 0)) throw invalid(`scale of "${key}"`, '{ divide: n } or { multiply: n } with n a positive finite number', scale, 'pass the normalisation of the Gram product');
   }
 
@@ -237,6 +243,7 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     return {
       key,
       augment,
+      permutation: term.permutation === undefined ? undefined : [...term.permutation],
       scale: 'divide' in scale ? { divide: scale.divide } : { multiply: scale.multiply },
       rows: matrix(rows, 'rows'),
       rowsTransposed: rowsTransposed === undefined ? undefined : matrix(rowsTransposed, 'rowsTransposed'),

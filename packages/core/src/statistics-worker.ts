@@ -25,6 +25,12 @@ export interface GramTerm {
   /** Append a column of ones to X (the bias augmentation of KFAC's A factor). */
   augment: boolean;
   scale: GramScale;
+  /**
+   * Reorders the rows and columns of the scaled product before it enters the average: entry
+   * (i, j) becomes (permutation[i], permutation[j]) of the product (a gather on both axes; KFAC's
+   * channel-major to kernel order for Conv2D patches). Omitted: no reordering.
+   */
+  permutation?: readonly number[];
 }
 
 /** One Kronecker product A·V·G of two averages (A under aKey, G under gKey) with a matrix V. */

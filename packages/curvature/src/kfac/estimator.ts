@@ -37,7 +37,7 @@ import { checkParamMap, checkParamShape } from '../shared/param-map';
 import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/state-check';
 import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
 import { inverseTensors, inverseValues, restoreInverses } from './inverse-state';
-import { batchFactors, hasKernelPermutation } from './factors';
+import { batchFactors } from './factors';
 import { type WorkerSlot, gramTerms, pullFactors, pushFactors, workerKeys } from './worker-statistics';
 
 export interface KfacOptions extends EmaEstimatorOptions {
@@ -198,15 +198,14 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
    * multiply() in two halves. With a statistics worker the products A·W·G run on the worker's
    * thread (its averages are this estimator's, possibly a batch ahead, which is exactly what
    * multiply() would wait for), so the caller can precondition meanwhile; results are bit-identical
-   * to multiply(). Without a worker, or when a block's worker average is in channel-major order
-   * (Conv2D with several taps and input channels), it is multiply() itself.
+   * to multiply(). Without a worker it is multiply() itself.
    */
   beginMultiply(vectors: ParamMap): () => ParamMap {
     const slots = this.live('multiply');
     this.requireStatistics('multiply');
     const worker = this.statisticsWorker;
     const present = this.presentBlocks('multiply', slots, vectors);
-    if (worker === undefined || present.some((i) => hasKernelPermutation(slots[i].layer))) {
+    if (worker === undefined) {
       const result = this.multiply(vectors);
       return () => result;
     }

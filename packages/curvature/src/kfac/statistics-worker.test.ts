@@ -117,9 +117,14 @@ describe('kfac with a statistics worker', () => {
     });
   }
 
-  it('beginMultiply computes A·W·G on the worker, bit-identical to multiply(), also a batch ahead', async () => {
+  it('beginMultiply computes A·W·G on the worker (Dense and Conv2D blocks), bit-identical to multiply(), also a batch ahead', async () => {
     await tf.setBackend('cpu');
-    const problems: Problem[] = [denseProblem(45, 6, 5, 3), denseProblem(46, 6, 3, 4, false)];
+    const problems: Problem[] = [
+      denseProblem(45, 6, 5, 3),
+      denseProblem(46, 6, 3, 4, false),
+      // several taps and input channels: A in kernel order, gathered on the worker
+      convProblem(47, { n: 6, size: [5, 5], cin: 2, cout: 3, kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padding: 'same' }),
+    ];
     await tf.setBackend('wasm');
     const worker = await createStatisticsWorker();
     workers.push(worker);

@@ -4,14 +4,13 @@
  * truth for everything else (inverses, F·v, checkpoints): pullFactors() copies the worker's
  * averages into them when they are needed, pushFactors() copies them back after a restore.
  *
- * The worker keeps Conv2D A factors in the channel-major order the patches come in (factors.ts);
- * the permutation to kernel order is exact (a gather), so applying it once per pull instead of once
- * per batch changes no bit. Everything else is the same op sequence as batchFactors(), so the
- * averages are bit-identical to the inline path on the same backend (tested).
+ * The worker runs the op sequence of batchFactors(), including the kernel-order gather of Conv2D A
+ * factors (sent as the term's permutation), so its averages are the variables' values bit for bit
+ * (tested) and A·W·G can be computed there for every block.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GramTerm, LayerCapture, LayerInfo, StatisticsWorker } from '@natgrad/core';
-import { hasKernelPermutation, inputRows, outputRows, toKernelOrder } from './factors';
+import { hasKernelPermutation, inputRows, outputRows } from './factors';
 import { kernelOrder } from './patches';
 
 export interface WorkerSlot {
@@ -31,8 +30,7 @@ export function workerKeys(layer: LayerInfo): { a: string; g: string } {
 }
 
 /**
- * The two Gram terms of one layer's batch factors (batchFactors() in factors.ts, without the
- * kernel-order permutation). Each term's `rows` is a new tensor the caller disposes; the
+ * The two Gram terms of one layer's batch factors (batchFactors() in factors.ts). Each term's `rows` is a new tensor the caller disposes; the
  * transposes, when present, are the capture's own.
  */
 export function gramTerms(slot: WorkerSlot, capture: LayerCapture, batchSize: number): GramTerm[] {
@@ -47,6 +45,7 @@ export function gramTerms(slot: WorkerSlot, capture: LayerCapture, batchSize: nu
       rowsTransposed: dense ? (capture.inputTransposed as tf.Tensor2D | undefined) : undefined,
       augment: layer.bias !== null,
       scale: { divide: rows.shape[0] },
+      permutation: hasKernelPermutation(layer) ? augmentedKernelOrder(layer) : undefined,
     },
     {
       key: keys.g,
@@ -63,7 +62,7 @@ export function pullFactors(worker: StatisticsWorker, slots: readonly WorkerSlot
   const values = worker.read(slots.flatMap((s) => [s.keys.a, s.keys.g]));
   for (const s of slots) {
     tf.tidy(() => {
-      s.a.assign(toKernelOrder(s.layer, tf.tensor2d(values[s.keys.a], s.a.shape as [number, number]), [0, 1]));
+      s.a.assign(tf.tensor2d(values[s.keys.a], s.a.shape as [number, number]));
       s.g.assign(tf.tensor2d(values[s.keys.g], s.g.shape as [number, number]));
     });
   }
@@ -73,25 +72,14 @@ export function pullFactors(worker: StatisticsWorker, slots: readonly WorkerSlot
 export function pushFactors(worker: StatisticsWorker, slots: readonly WorkerSlot[]): void {
   const values: Record<string, Float32Array> = {};
   for (const s of slots) {
-    const a = tf.tidy(() => fromKernelOrder(s.layer, s.a));
-    try {
-      values[s.keys.a] = new Float32Array(a.dataSync());
-    } finally {
-      a.dispose();
-    }
+    values[s.keys.a] = new Float32Array(s.a.dataSync());
     values[s.keys.g] = new Float32Array(s.g.dataSync());
   }
   worker.write(values);
 }
 
-/** The inverse permutation of toKernelOrder on both axes of a square A (a copy; caller owns it). */
-function fromKernelOrder(layer: LayerInfo, a: tf.Tensor): tf.Tensor {
-  if (!hasKernelPermutation(layer)) return tf.clone(a);
+/** toKernelOrder's index for A (with the bias entry last when the layer has a bias). */
+function augmentedKernelOrder(layer: LayerInfo & { kind: 'conv2d' }): number[] {
   const order = kernelOrder(layer);
-  const inverse = new Array<number>(order.length);
-  order.forEach((from, to) => {
-    inverse[from] = to;
-  });
-  const index = a.shape[0] === order.length ? inverse : [...inverse, order.length];
-  return tf.gather(tf.gather(a, index, 0), index, 1);
+  return layer.bias === null ? order : [...order, order.length];
 }
