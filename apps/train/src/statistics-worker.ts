@@ -7,7 +7,8 @@
  * statistics between inverse refreshes), and at least AUTO_MIN_GRAM_MACS of Gram products per
  * statistics step (below that the copies and the second thread's memory traffic cost about what
  * they save: the 7.7k-parameter MNIST CNN at batch 128, 0.16 GMAC, trained 7% slower with the worker,
- * the MLP-512 at batch 4096, 5.2 GMAC, 40% faster per step; docs/benchmarks.md). Inside the single-file bundle the thread runs the
+ * the MLP-512 at batch 4096, 5.2 GMAC, 40% faster per step; the same CNN at batch 1024, 1.26 GMAC,
+equal epoch times after the first: its step is mostly convolutions and patch copies; docs/benchmarks.md). Inside the single-file bundle the thread runs the
  * statistics-worker-thread.cjs that `natgrad bundle` writes beside natgrad.cjs.
  */
 import { existsSync } from 'node:fs';
