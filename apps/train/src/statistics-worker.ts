@@ -72,15 +72,23 @@ function obstacle(config: PlacementConfig, backend: string, cores: number): stri
 }
 
 /**
+ * Whether a worker's statistics of one step can still run during the following steps: KFAC-like
+ * projections read the factors only at inverse refreshes, so statistics between refreshes overlap
+ * later steps. FOP reads them within the step (its F·g_avg, which then runs on the worker too).
+ */
+export function statisticsOverlapSteps(config: Pick<TrainConfig, 'projection' | 'factorEvery' | 'inverseEvery'>): boolean {
+  return config.projection !== 'fop' && config.factorEvery % config.inverseEvery !== 0;
+}
+
+/**
  * Why the worker could not overlap anything with this composition (it would only add copies), or
- * null. FOP always gains: its F·g_avg runs on the worker while the main thread preconditions. For
- * KFAC the statistics of a step overlap the following steps until the next inverse refresh reads
- * the factors, so statistics only on refresh steps have nothing to overlap with.
+ * null. FOP always gains: its F·g_avg runs on the worker while the main thread preconditions; KFAC
+ * only when its statistics overlap later steps (statisticsOverlapSteps).
  */
 function nothingToOverlap(config: PlacementConfig, gramMacs: number): string | null {
   const f = config.factorEvery ?? 1;
   const i = config.inverseEvery ?? 10;
-  if (config.projection !== 'fop' && f % i === 0) return `statistics only on inverse-refresh steps (--factor-every ${f}, --inverse-every ${i})`;
+  if (config.projection !== 'fop' && !statisticsOverlapSteps({ projection: config.projection ?? 'identity', factorEvery: f, inverseEvery: i })) return `statistics only on inverse-refresh steps (--factor-every ${f}, --inverse-every ${i})`;
   if (gramMacs < AUTO_MIN_GRAM_MACS) return `${(gramMacs / 1e9).toFixed(2)} GMAC of statistics per step, under the ${AUTO_MIN_GRAM_MACS / 1e9} GMAC where a worker pays`;
   return null;
 }

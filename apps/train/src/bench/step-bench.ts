@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from '../flags/train-flags';
 import { buildModel, countParams } from '../models/index';
 import { makeComposition } from '../optimizer';
-import { type StatisticsPlacement, estimateGramMacs, placeStatistics } from '../statistics-worker';
+import { type StatisticsPlacement, estimateGramMacs, placeStatistics, statisticsOverlapSteps } from '../statistics-worker';
 
 /** Phases the table shows; 'adapt' (Levenberg-Marquardt's extra forward) is folded into update. */
 export const BENCH_PHASES = ['forwardBackward', 'statistics', 'inverses', 'projection', 'update'] as const;
@@ -237,13 +237,9 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
   };
 }
 
-/**
- * Whether a runner's worker can still be busy with one step's statistics during the next steps:
- * KFAC-like projections read the factors only at inverse refreshes, so statistics between refreshes
- * overlap later steps. FOP waits for them within the step (its F·g_avg), so one step is the unit.
- */
+/** Whether a runner's worker can still be busy with one step's statistics during its next steps. */
 function overlapsAcrossSteps(r: Runner): boolean {
-  return r.statistics.worker !== undefined && r.config.projection !== 'fop' && r.config.factorEvery % r.config.inverseEvery !== 0;
+  return r.statistics.worker !== undefined && statisticsOverlapSteps(r.config);
 }
 
 /** Waits for a runner's statistics worker (if any) to finish; returns the ms waited. */

@@ -51,9 +51,14 @@ export function hasKernelPermutation(layer: LayerInfo): layer is Conv2DLayerInfo
  */
 export function toKernelOrder<T extends tf.Tensor>(layer: LayerInfo, m: T, axes: readonly number[]): T {
   if (!hasKernelPermutation(layer)) return m;
-  const order = kernelOrder(layer);
-  const index = m.shape[axes[0]] === order.length ? order : [...order, order.length];
+  const index = kernelOrderIndex(layer, m.shape[axes[0]]);
   return tf.tidy(() => axes.reduce<tf.Tensor>((t, axis) => tf.gather(t, index, axis), m)) as T;
+}
+
+/** toKernelOrder's gather index for an input-side axis of `size` entries (with or without the bias entry last). */
+export function kernelOrderIndex(layer: Conv2DLayerInfo, size: number): number[] {
+  const order = kernelOrder(layer);
+  return size === order.length ? order : [...order, order.length];
 }
 
 /**

@@ -10,8 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GramTerm, LayerCapture, LayerInfo, StatisticsWorker } from '@natgrad/core';
-import { hasKernelPermutation, inputRows, outputRows } from './factors';
-import { kernelOrder } from './patches';
+import { hasKernelPermutation, inputRows, kernelOrderIndex, outputRows } from './factors';
 
 export interface WorkerSlot {
   layer: LayerInfo;
@@ -30,8 +29,9 @@ export function workerKeys(layer: LayerInfo): { a: string; g: string } {
 }
 
 /**
- * The two Gram terms of one layer's batch factors (batchFactors() in factors.ts). Each term's `rows` is a new tensor the caller disposes; the
- * transposes, when present, are the capture's own.
+ * The two Gram terms of one layer's batch factors (batchFactors() in factors.ts). Each term's `rows`
+ * is a new tensor the caller disposes (nothing else is allocated); the transposes, when present,
+ * are the capture's own.
  */
 export function gramTerms(slot: WorkerSlot, capture: LayerCapture, batchSize: number): GramTerm[] {
   const { layer, keys } = slot;
@@ -45,7 +45,7 @@ export function gramTerms(slot: WorkerSlot, capture: LayerCapture, batchSize: nu
       rowsTransposed: dense ? (capture.inputTransposed as tf.Tensor2D | undefined) : undefined,
       augment: layer.bias !== null,
       scale: { divide: rows.shape[0] },
-      permutation: hasKernelPermutation(layer) ? augmentedKernelOrder(layer) : undefined,
+      permutation: hasKernelPermutation(layer) ? kernelOrderIndex(layer, slot.a.shape[0]) : undefined,
     },
     {
       key: keys.g,
@@ -76,10 +76,4 @@ export function pushFactors(worker: StatisticsWorker, slots: readonly WorkerSlot
     values[s.keys.g] = new Float32Array(s.g.dataSync());
   }
   worker.write(values);
-}
-
-/** toKernelOrder's index for A (with the bias entry last when the layer has a bias). */
-function augmentedKernelOrder(layer: LayerInfo & { kind: 'conv2d' }): number[] {
-  const order = kernelOrder(layer);
-  return layer.bias === null ? order : [...order, order.length];
 }
