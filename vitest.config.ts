@@ -6,7 +6,8 @@ export default defineConfig({
   resolve: { conditions: ['natgrad-source'] },
   ssr: { resolve: { conditions: ['natgrad-source'] } },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    setupFiles: ['./test/setup-backend.ts'],
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 120_000,

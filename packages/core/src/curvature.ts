@@ -21,7 +21,10 @@ export interface CurvatureBlock {
   params: readonly string[];
 }
 
-/** What a projection strategy may use. */
+/**
+ * What a projection strategy may use. precondition and multiply are device-only (no host read),
+ * so they stay synchronous and can run inside a tf.tidy.
+ */
 export interface CurvatureView {
   readonly blocks: readonly CurvatureBlock[];
   /**
@@ -62,15 +65,22 @@ export interface CurvatureEstimator extends CurvatureView, Stateful {
   readonly requires: CurvatureRequirements;
   /** Allocates statistics for the given layers (and, for per-parameter estimators, variables). */
   init(layers: readonly LayerInfo[], variables: Record<string, tf.Variable>): void;
-  /** Folds one batch into the running statistics. Does not touch the inverse cache. */
-  updateStatistics(batch: CurvatureBatch): void;
-  /** Recomputes the inverse cache from the current statistics at the given damping. */
-  refreshInverses(damping: number): void;
+  /**
+   * Folds one batch into the running statistics. Does not touch the inverse cache. Asynchronous
+   * because an estimator may read from the device (WebGPU cannot read synchronously); the batch's
+   * tensors must stay alive until the promise settles.
+   */
+  updateStatistics(batch: CurvatureBatch): Promise<void>;
+  /**
+   * Recomputes the inverse cache from the current statistics at the given damping. Asynchronous:
+   * the linear algebra reads summaries (or, on the host paths, the factors) from the device.
+   */
+  refreshInverses(damping: number): Promise<void>;
   /**
    * Optional step-size control applied after preconditioning (e.g. kfac-pytorch's KL clipping).
-   * Returns the factor the directions were scaled by (1 when inactive).
+   * Resolves to the factor the directions were scaled by (1 when inactive).
    */
-  scaleUpdate?(directions: ParamMap, grads: ParamMap, learningRate: number): number;
+  scaleUpdate?(directions: ParamMap, grads: ParamMap, learningRate: number): Promise<number>;
   memory(): MemoryReport;
   dispose(): void;
 }

@@ -21,7 +21,9 @@ export type NatgradErrorCode =
   | 'DATASET_INVALID'
   | 'DATASET_MISSING'
   | 'CONVERGENCE_FAILED'
-  | 'WORKER_FAILED';
+  | 'WORKER_FAILED'
+  | 'DEVICE_ERROR'
+  | 'CONCURRENT_CALL';
 
 export interface NatgradErrorDetails {
   /** What the call needed, e.g. "a square matrix". */

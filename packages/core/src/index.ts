@@ -20,6 +20,7 @@ export type { LossFunction } from './loss';
 export type { ParamMap, VariableMap } from './params';
 export type { ProjectionDiagnostics, ProjectionResult, ProjectionStrategy } from './projection';
 export { resolveSchedule } from './schedule';
+export { ADD_N_MAX_INPUTS, sumTensors } from './sum-tensors';
 export type { Schedule, ScheduleFn } from './schedule';
 export type { JsonValue, StateDict, Stateful } from './state';
 export type { GramScale, GramTerm, KroneckerProductRequest, StatisticsWorker } from './statistics-worker';

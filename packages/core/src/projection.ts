@@ -32,6 +32,10 @@ export interface ProjectionStrategy {
   readonly name: string;
   /** How many equal, disjoint sub-batches the trainer must split each batch into. */
   readonly subBatches: number;
-  /** Combines the mean-loss gradients of the sub-batches. Input tensors stay owned by the caller. */
-  combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): ProjectionResult;
+  /**
+   * Combines the mean-loss gradients of the sub-batches. Input tensors stay owned by the caller.
+   * Asynchronous because diagnostics are read from the device (awaited: WebGPU cannot read
+   * synchronously); the input tensors must stay alive until the promise settles.
+   */
+  combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): Promise<ProjectionResult>;
 }

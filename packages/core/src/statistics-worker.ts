@@ -9,6 +9,11 @@
  * refresh, F·v, a checkpoint). The contract is about values, not threads: an implementation that
  * computes with the same backend and the same op sequence as the estimator's own code gives
  * bit-identical statistics (@natgrad/backends' createStatisticsWorker does, on wasm and cpu).
+ *
+ * The calls are synchronous and copy tensors to the host synchronously, which only backends with
+ * host-side storage allow (wasm, cpu). That is also the only place a worker pays: on a GPU backend
+ * the device already computes the products in parallel, and copying every capture to the host per
+ * step would cost more than it saves. Estimators refuse a worker on other backends.
  */
 import type * as tf from '@tensorflow/tfjs';
 

@@ -1,0 +1,25 @@
+/**
+ * Vitest setup: every test file starts on the backend named by NATGRAD_TEST_BACKEND (default
+ * 'cpu'). The numerical tests of linalg, curvature, projection, damping and trainer do not pick a
+ * backend themselves, so CI's WebGPU tier runs the same tests on a (software) GPU by setting
+ * NATGRAD_TEST_BACKEND=webgpu. Tests that are about one backend (wasm kernels compared with cpu,
+ * backend selection) set theirs explicitly. Tolerances read tf.getBackend(): the cpu backend
+ * accumulates in float64, the others in float32.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll } from 'vitest';
+import { selectBackend } from '../packages/backends/src/index';
+
+const wanted = process.env.NATGRAD_TEST_BACKEND ?? 'cpu';
+
+beforeAll(async () => {
+  if (wanted === 'cpu') {
+    await tf.setBackend('cpu');
+    return;
+  }
+  if (wanted !== 'wasm' && wanted !== 'webgpu') {
+    throw new Error(`NATGRAD_TEST_BACKEND must be cpu, wasm or webgpu; received '${wanted}'`);
+  }
+  // selectBackend installs natgrad's wasm training kernels and WebGPU device handling, as users get.
+  await selectBackend({ prefer: wanted });
+});
