@@ -8,7 +8,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll } from 'vitest';
-import { selectBackend } from '../packages/backends/src/index';
 
 const wanted = process.env.NATGRAD_TEST_BACKEND ?? 'cpu';
 
@@ -21,5 +20,6 @@ beforeAll(async () => {
     throw new Error(`NATGRAD_TEST_BACKEND must be cpu, wasm or webgpu; received '${wanted}'`);
   }
   // selectBackend installs natgrad's wasm training kernels and WebGPU device handling, as users get.
+  const { selectBackend } = await import('@natgrad/backends');
   await selectBackend({ prefer: wanted });
 });
