@@ -62,9 +62,10 @@ async function main() {
     const times: number[] = [];
     for (let r = 0; r < reps + 2; r++) {
       const t0 = performance.now();
-      const res = p.combine(input, view);
-      // Force completion: read one value of every direction (what the update rule would consume).
-      for (const d of Object.values(res.directions)) d.dataSync();
+      const res = await p.combine(input, view);
+      // Force completion: read every direction (what the update rule would consume), awaited as
+      // on WebGPU, which cannot read synchronously.
+      await Promise.all(Object.values(res.directions).map((d) => d.data()));
       const t1 = performance.now();
       tf.dispose([...Object.values(res.directions), ...Object.values(res.meanGrads)]);
       if (r >= 2) times.push(t1 - t0);

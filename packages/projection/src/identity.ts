@@ -11,7 +11,7 @@ class IdentityProjection implements ProjectionStrategy {
   readonly name = 'identity';
   readonly subBatches = 1;
 
-  combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): ProjectionResult {
+  async combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): Promise<ProjectionResult> {
     const names = validateSubBatchGrads(this.name, subBatchGrads, 1);
     const { blocks, free } = partitionBlocks(this.name, curvature, names);
     const [g] = subBatchGrads;

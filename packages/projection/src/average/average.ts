@@ -13,6 +13,7 @@ import {
   type ProjectionResult,
   type ProjectionStrategy,
   describeValue,
+  sumTensors,
 } from '@natgrad/core';
 import { applyView, blockParams, partitionBlocks, pick, validateSubBatchGrads } from '../internal/param-blocks';
 
@@ -29,7 +30,7 @@ class AverageProjection implements ProjectionStrategy {
     this.subBatches = subBatches;
   }
 
-  combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): ProjectionResult {
+  async combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): Promise<ProjectionResult> {
     const names = validateSubBatchGrads(this.name, subBatchGrads, this.subBatches);
     const { blocks, free } = partitionBlocks(this.name, curvature, names);
     const k = this.subBatches;
@@ -37,7 +38,9 @@ class AverageProjection implements ProjectionStrategy {
       const meanGrads: ParamMap = {};
       for (const p of names) {
         const parts = subBatchGrads.map((g) => g[p]);
-        meanGrads[p] = k === 1 ? tf.clone(parts[0]) : tf.div(tf.addN(parts), k);
+        // sumTensors, not tf.addN: k >= 8 sub-batches would exceed WebGPU's storage buffers per
+        // shader stage (same op as addN for k <= 7, so cpu results are unchanged).
+        meanGrads[p] = k === 1 ? tf.clone(parts[0]) : tf.div(sumTensors(parts), k);
       }
       const pre = applyView(this.name, curvature, 'precondition', pick(meanGrads, blockParams(blocks)));
       const directions: ParamMap = {};

@@ -5,7 +5,8 @@
  * of the halves' difference that is orthogonal to g_avg in the Fisher metric, with a mixing weight
  * beta* and a step size eta* chosen in closed form (steps 1-8 of docs/algorithms/fop.md, which
  * follows the shared fop-spec.md). All scalar arithmetic stays on the device; the per-block
- * diagnostics are read back with one stacked read per step, or not at all when disabled.
+ * diagnostics are read back with one stacked, awaited read per step (WebGPU has no synchronous
+ * read), or not at all when disabled.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -77,7 +78,7 @@ class FisherOrthogonalProjection implements ProjectionStrategy {
     private readonly readDiagnostics: boolean,
   ) {}
 
-  combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): ProjectionResult {
+  async combine(subBatchGrads: readonly ParamMap[], curvature: CurvatureView): Promise<ProjectionResult> {
     const names = validateSubBatchGrads(this.name, subBatchGrads, 2);
     const { blocks, free } = partitionBlocks(this.name, curvature, names);
     const eps = this.eps;
@@ -154,23 +155,38 @@ class FisherOrthogonalProjection implements ProjectionStrategy {
       return { directions, meanGrads: gAvg };
     });
 
-    const diagnostics: Record<string, ProjectionDiagnostics> = {};
-    if (diagTensor !== null) {
-      // The single device-to-host read of the step, outside tidy.
-      const v = (diagTensor as tf.Tensor).dataSync();
-      (diagTensor as tf.Tensor).dispose();
-      blocks.forEach((b, i) => {
-        const o = i * DIAG_FIELDS;
-        const perp = Math.sqrt(v[o + 3]);
-        const avg = Math.sqrt(v[o + 4]);
-        diagnostics[b.name] = {
-          s: v[o],
-          beta: v[o + 1],
-          eta: v[o + 2],
-          perpRatio: avg > 0 ? perp / avg : perp > 0 ? Number.POSITIVE_INFINITY : 0,
-        };
+    // Assigned inside the tidy's callback, which control-flow analysis does not follow.
+    const packed = diagTensor as tf.Tensor | null;
+    if (packed === null) return { directions: out.directions, meanGrads: out.meanGrads, diagnostics: {} };
+    // The single device-to-host read of the step, awaited outside the tidy (a tidy cannot span an
+    // await).
+    let v: Float32Array;
+    try {
+      v = (await packed.data()) as Float32Array;
+    } catch (cause) {
+      // The caller never receives the step's tensors, so they are released here.
+      tf.dispose([...Object.values(out.directions), ...Object.values(out.meanGrads)]);
+      throw new NatgradError('DEVICE_ERROR', `${this.name}: reading the per-block diagnostics failed.`, {
+        expected: 'a readable tensor of s, beta*, eta* and the norms per block',
+        received: cause instanceof Error ? cause.message : describeValue(cause),
+        fix: 'check that the backend device is still alive (WebGPU device lost?), or pass diagnostics: false',
+        cause,
       });
+    } finally {
+      packed.dispose();
     }
+    const diagnostics: Record<string, ProjectionDiagnostics> = {};
+    blocks.forEach((b, i) => {
+      const o = i * DIAG_FIELDS;
+      const perp = Math.sqrt(v[o + 3]);
+      const avg = Math.sqrt(v[o + 4]);
+      diagnostics[b.name] = {
+        s: v[o],
+        beta: v[o + 1],
+        eta: v[o + 2],
+        perpRatio: avg > 0 ? perp / avg : perp > 0 ? Number.POSITIVE_INFINITY : 0,
+      };
+    });
     return { directions: out.directions, meanGrads: out.meanGrads, diagnostics };
   }
 }

@@ -6,7 +6,7 @@
  * validate and fail in exactly the same way.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type CurvatureView, NatgradError, type ParamMap, describeValue } from '@natgrad/core';
+import { type CurvatureView, NatgradError, type ParamMap, describeValue, sumTensors } from '@natgrad/core';
 
 /** A curvature block restricted to the parameters present in the gradients (all of them or none). */
 export interface ResolvedBlock {
@@ -203,8 +203,12 @@ function checkViewResult(strategy: string, op: 'precondition' | 'multiply', vect
   return out;
 }
 
-/** <u, v> over a block: sum over its parameters of sum(u_p * v_p). */
+/**
+ * <u, v> over a block: sum over its parameters of sum(u_p * v_p). The per-parameter sums are added
+ * with sumTensors, not tf.addN: a block of 8 or more parameter tensors would exceed WebGPU's
+ * storage buffers per shader stage, and the addN would silently return garbage there.
+ */
 export function blockDot(u: ParamMap, v: ParamMap, params: readonly string[]): tf.Scalar {
   const parts = params.map((p: string) => tf.sum(tf.mul(u[p], v[p])));
-  return (parts.length === 1 ? parts[0] : tf.addN(parts)) as tf.Scalar;
+  return (parts.length === 1 ? parts[0] : sumTensors(parts)) as tf.Scalar;
 }
