@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import type { BackendName } from './backend-names';
 import { type ProbeEnvironment, nodeProbeEnvironment } from './probe-environment';
+import { type AdapterIdentity, adapterIdentity, adapterLabel, softwareAdapterReason } from './software-adapter';
+import { type DeviceAdapter, type WebgpuBackendClass, createWebgpuBackend } from './webgpu-device';
 
 export type LoadResult = { available: true; tfBackend: string; reason: string } | { available: false; reason: string };
 
@@ -15,6 +17,12 @@ export interface LoaderContext {
   env: ProbeEnvironment;
   /** Options passed to Dawn's create(), e.g. ['backend=vulkan']. */
   dawnOptions: string[];
+  /**
+   * Whether a software WebGPU adapter (lavapipe, SwiftShader: a GPU emulated on the CPU) counts
+   * as available. selectBackend sets it only for an explicit prefer 'webgpu': in 'auto' such an
+   * adapter would win over wasm and train several times slower.
+   */
+  allowSoftwareAdapter?: boolean;
 }
 
 export type BackendLoader = (context: LoaderContext) => Promise<LoadResult>;
@@ -69,7 +77,29 @@ interface DawnModule {
 const noAdapter = (dawnOptions: string[]): string =>
   `no WebGPU adapter: Dawn [${dawnOptions.join(', ')}] found no GPU (needs a GPU and its driver, e.g. libvulkan.so.1 on Linux)`;
 
-const webgpuLoader: BackendLoader = async ({ env, dawnOptions }) => {
+/** unavailable() for a software adapter in 'auto', or the note an explicit choice carries. */
+function softwareVerdict(identity: AdapterIdentity, allowed: boolean): { skip?: LoadResult; note: string } {
+  const why = softwareAdapterReason(identity);
+  if (why === undefined) return { note: '' };
+  const what = `WebGPU adapter "${adapterLabel(identity)}" is a software device (${why})`;
+  if (!allowed) {
+    return { skip: unavailable(`${what}: skipped, it trains slower than wasm on the same CPU; selectBackend({ prefer: 'webgpu' }) or --backend webgpu takes it anyway`), note: '' };
+  }
+  return { note: `; a software device (${why}), far slower than a GPU` };
+}
+
+/**
+ * Registers tfjs's 'webgpu' backend on natgrad's device (webgpu-device.ts), replacing the factory
+ * tfjs-backend-webgpu registered on import. A backend already created is kept: replacing it
+ * would dispose every tensor on it (selectBackend may be called more than once).
+ */
+function registerNatgradWebgpu(adapter: DeviceAdapter, WebGPUBackend: WebgpuBackendClass): void {
+  if ((tf.engine().registry as Record<string, unknown>).webgpu != null) return;
+  if (tf.findBackendFactory('webgpu') != null) tf.removeBackend('webgpu');
+  tf.registerBackend('webgpu', () => createWebgpuBackend(adapter, WebGPUBackend), 3);
+}
+
+const webgpuLoader: BackendLoader = async ({ env, dawnOptions, allowSoftwareAdapter = false }) => {
   for (const pkg of ['webgpu', '@tensorflow/tfjs-backend-webgpu']) {
     if (env.packageDir(pkg) === undefined) return unavailable(`${pkg} is not installed`);
   }
@@ -78,6 +108,11 @@ const webgpuLoader: BackendLoader = async ({ env, dawnOptions }) => {
   if (probe !== undefined && probe.outcome !== 'adapter') {
     const said = probe.nativeMessage === undefined ? '' : `; Dawn said: ${probe.nativeMessage}`;
     return unavailable(probe.outcome === 'failed' ? `Dawn (npm webgpu) failed to start: ${probe.error}${said}` : `${noAdapter(dawnOptions)}${said}`);
+  }
+  // A software adapter seen by the child is skipped before Dawn starts in this process.
+  if (probe !== undefined) {
+    const { skip } = softwareVerdict(probe, allowSoftwareAdapter);
+    if (skip !== undefined) return skip;
   }
   let dawn: DawnModule;
   let gpu: ReturnType<DawnModule['create']>;
@@ -92,19 +127,29 @@ const webgpuLoader: BackendLoader = async ({ env, dawnOptions }) => {
   if (adapter == null) {
     return unavailable(noAdapter(dawnOptions));
   }
+  const identity = adapterIdentity(adapter);
+  const { skip, note } = softwareVerdict(identity, allowSoftwareAdapter);
+  if (skip !== undefined) return skip;
   // tfjs-backend-webgpu reads navigator.gpu and the GPU* enum globals (GPUBufferUsage, ...).
   Object.assign(globalThis, dawn.globals);
   const g = globalThis as { navigator?: object };
   g.navigator ??= {};
   Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
+  let backendModule: { WebGPUBackend?: WebgpuBackendClass };
   try {
-    await env.importModule('@tensorflow/tfjs-backend-webgpu');
+    backendModule = (await env.importModule('@tensorflow/tfjs-backend-webgpu')) as typeof backendModule;
   } catch (error) {
     return unavailable(`@tensorflow/tfjs-backend-webgpu failed to load: ${firstLine(error)}`);
   }
-  const info = (adapter as { info?: { vendor?: string; description?: string } }).info;
-  const label = [info?.vendor, info?.description].filter((s) => s).join(' ') || 'unnamed adapter';
-  return { available: true, tfBackend: 'webgpu', reason: `WebGPU adapter "${label}" via Dawn [${dawnOptions.join(', ')}]` };
+  if (typeof backendModule.WebGPUBackend !== 'function') {
+    return unavailable('@tensorflow/tfjs-backend-webgpu loaded but exports no WebGPUBackend class (install version 4.22.0, as @tensorflow/tfjs)');
+  }
+  registerNatgradWebgpu(adapter as DeviceAdapter, backendModule.WebGPUBackend);
+  return {
+    available: true,
+    tfBackend: 'webgpu',
+    reason: `WebGPU adapter "${adapterLabel(identity)}" via Dawn [${dawnOptions.join(', ')}]${note}`,
+  };
 };
 
 const wasmLoader: BackendLoader = async ({ env }) => {
@@ -137,4 +182,4 @@ export const defaultLoaders: Readonly<Record<BackendName, BackendLoader>> = {
   cpu: cpuLoader,
 };
 
-export const defaultContext: LoaderContext = { env: nodeProbeEnvironment, dawnOptions: ['backend=vulkan'] };
+export const defaultContext: LoaderContext = { env: nodeProbeEnvironment, dawnOptions: ['backend=vulkan'], allowSoftwareAdapter: false };

@@ -215,6 +215,104 @@ describe('selectBackend with simulated installations', () => {
   });
 });
 
+/** A simulated WebGPU stack whose one adapter identifies itself with `info`. */
+function simulatedWebgpu(info: Record<string, unknown>, probe?: WebgpuAdapterProbe) {
+  class SimulatedWebgpuBackend extends tf.KernelBackend {
+    constructor(readonly device: unknown) {
+      super();
+    }
+    override dispose(): void {}
+  }
+  const device = { addEventListener: () => {}, lost: new Promise(() => {}), queue: { onSubmittedWorkDone: async () => undefined } };
+  const adapter = { info, features: { has: () => false }, limits: { maxStorageBuffersPerShaderStage: 16 }, requestDevice: async () => device };
+  const env = {
+    ...fakeEnvironment({
+      packages: { ...wasmOnly.packages, webgpu: '/nm/webgpu', '@tensorflow/tfjs-backend-webgpu': '/nm/tfjs-backend-webgpu' },
+      modules: {
+        ...wasmOnly.modules,
+        webgpu: async () => ({ create: () => ({ requestAdapter: async () => adapter }), globals: {} }),
+        '@tensorflow/tfjs-backend-webgpu': async () => ({ WebGPUBackend: SimulatedWebgpuBackend }),
+      },
+    }),
+    ...(probe === undefined ? {} : { probeWebgpuAdapter: async () => probe }),
+  };
+  /** Removes the simulated backend (a real one that a WebGPU test run started is kept). */
+  const cleanup = () => {
+    const registry = tf.engine().registry as Record<string, unknown>;
+    if (registry.webgpu instanceof SimulatedWebgpuBackend || (registry.webgpu == null && tf.findBackendFactory('webgpu') != null)) tf.removeBackend('webgpu');
+  };
+  return { env, cleanup };
+}
+
+const lavapipe = {
+  vendor: 'mesa',
+  architecture: 'software',
+  device: 'llvmpipe-llvm-15-0-6-256-bits-',
+  description: 'llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1',
+  isFallbackAdapter: true,
+};
+
+describe('selectBackend and software WebGPU adapters (simulated)', () => {
+  it("'auto' skips a software adapter the child probe reports, before Dawn starts in-process, and says why", async () => {
+    const { env, cleanup } = simulatedWebgpu(lavapipe, { outcome: 'adapter', ...lavapipe });
+    try {
+      const selection = await selectBackend({ environment: env });
+      expect(selection.name).toBe('wasm');
+      const webgpu = selection.attempts.find((a) => a.name === 'webgpu');
+      expect(webgpu?.available).toBe(false);
+      expect(webgpu?.reason).toBe(
+        `WebGPU adapter "mesa ${lavapipe.description}" is a software device (the adapter reports isFallbackAdapter): skipped, it trains slower than wasm on the same CPU; selectBackend({ prefer: 'webgpu' }) or --backend webgpu takes it anyway`,
+      );
+      expect(env.imported).not.toContain('webgpu');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it.each([
+    [{ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader Device (Subzero)' }, 'its description names SwiftShader, a CPU implementation'],
+    [{ vendor: 'mesa', architecture: 'software', description: 'lavapipe' }, "its architecture is 'software'"],
+    [{ vendor: 'mesa', device: 'llvmpipe (LLVM 19)' }, 'its device names llvmpipe, a CPU implementation'],
+  ])("'auto' recognises a software adapter Dawn returns in-process: %j", async (info, why) => {
+    const { env, cleanup } = simulatedWebgpu(info);
+    try {
+      const selection = await selectBackend({ environment: env });
+      expect(selection.name).toBe('wasm');
+      expect(selection.attempts.find((a) => a.name === 'webgpu')?.reason).toContain(`is a software device (${why}): skipped`);
+      expect(env.imported).not.toContain('@tensorflow/tfjs-backend-webgpu');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it("an explicit prefer 'webgpu' takes the software adapter, with a note in the reason", async () => {
+    const { env, cleanup } = simulatedWebgpu(lavapipe, { outcome: 'adapter', ...lavapipe });
+    try {
+      const selection = await selectBackend({ prefer: 'webgpu', environment: env });
+      expect(selection.name).toBe('webgpu');
+      expect(tf.getBackend()).toBe('webgpu');
+      expect(selection.reason).toBe(
+        `WebGPU adapter "mesa ${lavapipe.description}" via Dawn [backend=vulkan]; a software device (the adapter reports isFallbackAdapter), far slower than a GPU`,
+      );
+    } finally {
+      await tf.setBackend('cpu');
+      cleanup();
+    }
+  });
+
+  it("'auto' takes a hardware adapter, with no note", async () => {
+    const { env, cleanup } = simulatedWebgpu({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H200' }, { outcome: 'adapter', vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H200', isFallbackAdapter: false });
+    try {
+      const selection = await selectBackend({ environment: env });
+      expect(selection.name).toBe('webgpu');
+      expect(selection.reason).toBe('WebGPU adapter "nvidia NVIDIA H200" via Dawn [backend=vulkan]');
+    } finally {
+      await tf.setBackend('cpu');
+      cleanup();
+    }
+  });
+});
+
 describe('selectBackend with injected loaders', () => {
   it('takes the first available backend in order', async () => {
     const selection = await selectBackend({

@@ -1,7 +1,8 @@
 /**
  * Picks the fastest usable TensorFlow.js backend and activates it. `prefer: 'auto'` walks
- * BACKEND_ORDER and falls back past anything absent or broken; an explicit `prefer` either works
- * or throws BACKEND_UNAVAILABLE with the reason and what to install. Every probe result is kept in
+ * BACKEND_ORDER and falls back past anything absent or broken, and past a software WebGPU adapter
+ * (slower than wasm); an explicit `prefer` either works or throws BACKEND_UNAVAILABLE with the
+ * reason and what to install. Every probe result is kept in
  * `attempts`, so a run can log why it ended up on, say, wasm instead of a GPU.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -88,6 +89,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const context: LoaderContext = {
     env: options.environment ?? defaultContext.env,
     dawnOptions: options.webgpu?.dawnOptions ?? defaultContext.dawnOptions,
+    // Asking for webgpu by name accepts a software adapter (with a note in the reason).
+    allowSoftwareAdapter: prefer === 'webgpu',
   };
   const candidates = prefer === 'auto' ? BACKEND_ORDER : [prefer];
   const attempts: BackendAttempt[] = [];

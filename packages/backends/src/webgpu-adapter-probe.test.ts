@@ -26,6 +26,21 @@ describe('interpretChildResult (fake child results)', () => {
     expect(interpretChildResult(child({ stdout, stderr: DAWN_NOISE }))).toEqual({ outcome: 'adapter', vendor: 'nvidia', description: undefined });
   });
 
+  it("keeps what tells a software adapter: architecture, device and isFallbackAdapter (strictly typed)", () => {
+    const stdout =
+      'natgrad-webgpu-probe:{"adapter":true,"vendor":"mesa","architecture":"software","device":"llvmpipe","description":"llvmpipe: Mesa 25","isFallbackAdapter":true}\n';
+    expect(interpretChildResult(child({ stdout }))).toStrictEqual({
+      outcome: 'adapter',
+      vendor: 'mesa',
+      architecture: 'software',
+      device: 'llvmpipe',
+      description: 'llvmpipe: Mesa 25',
+      isFallbackAdapter: true,
+    });
+    const odd = 'natgrad-webgpu-probe:{"adapter":true,"isFallbackAdapter":"yes"}\n';
+    expect(interpretChildResult(child({ stdout: odd }))).toMatchObject({ outcome: 'adapter', isFallbackAdapter: undefined });
+  });
+
   it('turns a throwing Dawn, a crash, a timeout and garbage into failures with a reason', () => {
     expect(interpretChildResult(child({ stdout: 'natgrad-webgpu-probe:{"adapter":false,"error":"no suitable backends\\nmore"}\n' }))).toEqual({
       outcome: 'failed',

@@ -7,9 +7,10 @@
  * "no adapter" reason. Dawn is initialised in-process only when the child found an adapter.
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import type { AdapterIdentity } from './software-adapter';
 
 export type WebgpuAdapterProbe =
-  | { outcome: 'adapter'; vendor?: string; description?: string }
+  | ({ outcome: 'adapter' } & AdapterIdentity)
   | { outcome: 'no-adapter'; nativeMessage?: string }
   | { outcome: 'failed'; error: string; nativeMessage?: string };
 
@@ -33,7 +34,9 @@ const CHILD_SCRIPT = `(async () => {
     const m = file.endsWith('.node') ? require(file) : await import(require('node:url').pathToFileURL(file).href);
     const adapter = await m.create(options).requestAdapter();
     const info = (adapter && adapter.info) || {};
-    say({ adapter: adapter != null, vendor: info.vendor, description: info.description });
+    const fallback = typeof info.isFallbackAdapter === 'boolean' ? info.isFallbackAdapter : adapter && adapter.isFallbackAdapter;
+    say({ adapter: adapter != null, vendor: info.vendor, architecture: info.architecture, device: info.device,
+      description: info.description, isFallbackAdapter: fallback });
   } catch (e) {
     say({ adapter: false, error: String((e && e.message) || e) });
   }
@@ -70,7 +73,7 @@ export function interpretChildResult(child: ChildResult): WebgpuAdapterProbe {
     const how = child.signal ? `was killed by ${child.signal}` : `exited with code ${child.status}`;
     return { outcome: 'failed', error: `the adapter probe ${how} without a result`, ...withNative };
   }
-  let parsed: { adapter?: unknown; vendor?: unknown; description?: unknown; error?: unknown };
+  let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(line.slice(MARKER.length));
   } catch {
@@ -79,7 +82,14 @@ export function interpretChildResult(child: ChildResult): WebgpuAdapterProbe {
   if (typeof parsed.error === 'string') return { outcome: 'failed', error: firstLineOf(parsed.error), ...withNative };
   if (parsed.adapter !== true) return { outcome: 'no-adapter', ...withNative };
   const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
-  return { outcome: 'adapter', vendor: text(parsed.vendor), description: text(parsed.description) };
+  const identity: AdapterIdentity = {
+    vendor: text(parsed.vendor),
+    architecture: text(parsed.architecture),
+    device: text(parsed.device),
+    description: text(parsed.description),
+    isFallbackAdapter: typeof parsed.isFallbackAdapter === 'boolean' ? parsed.isFallbackAdapter : undefined,
+  };
+  return { outcome: 'adapter', ...identity };
 }
 
 /**
