@@ -400,12 +400,23 @@ describe('fisherOrthogonal(): surface, memory and errors', () => {
     const g2 = toMap(blockSpecs, blockSpecs.map((s) => randomVector(s.matrix.length, rand)));
     const before = tf.memory().numTensors;
     // What a lost WebGPU device does to a pending read.
-    const read = vi.spyOn(tf.Tensor.prototype, 'data').mockRejectedValueOnce(new Error('device lost'));
+    const reported = new NatgradError('DEVICE_ERROR', 'The WebGPU device reported an error', {
+      expected: 'no device error',
+      received: 'a validation error',
+      fix: 'none',
+    });
+    const read = vi
+      .spyOn(tf.Tensor.prototype, 'data')
+      .mockRejectedValueOnce(new Error('device lost'))
+      .mockRejectedValueOnce(reported);
     try {
       const failed = fisherOrthogonal().combine([g1, g2], view);
       await expect(failed).rejects.toThrow(NatgradError);
       await expect(failed).rejects.toMatchObject({ code: 'DEVICE_ERROR' });
-      expect(read).toHaveBeenCalledTimes(1);
+      expect(tf.memory().numTensors).toBe(before);
+      // A NatgradError from the backend's own device-error check passes through unwrapped.
+      await expect(fisherOrthogonal().combine([g1, g2], view)).rejects.toBe(reported);
+      expect(read).toHaveBeenCalledTimes(2);
     } finally {
       read.mockRestore();
     }

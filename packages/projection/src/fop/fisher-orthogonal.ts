@@ -166,6 +166,8 @@ class FisherOrthogonalProjection implements ProjectionStrategy {
     } catch (cause) {
       // The caller never receives the step's tensors, so they are released here.
       tf.dispose([...Object.values(out.directions), ...Object.values(out.meanGrads)]);
+      // @natgrad/backends already reports WebGPU validation errors and device loss this way.
+      if (cause instanceof NatgradError) throw cause;
       throw new NatgradError('DEVICE_ERROR', `${this.name}: reading the per-block diagnostics failed.`, {
         expected: 'a readable tensor of s, beta*, eta* and the norms per block',
         received: cause instanceof Error ? cause.message : describeValue(cause),
