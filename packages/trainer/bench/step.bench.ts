@@ -8,7 +8,7 @@
  * Reports the median step and the mean step (the mean includes the statistics/inverse steps, i.e.
  * the amortised cost), both as ratios to SGD, and the mean phase breakdown (timings.ts).
  *   pnpm --filter @natgrad/trainer bench [-- --steps 20 --warmup 2 --batch 4096 --fisher sampled|empirical|both
- *     --only sgd,kfac --backend wasm|cpu --count-syncs]
+ *     --only sgd,kfac --backend wasm|cpu|webgpu --count-syncs]
  * --count-syncs patches Tensor.dataSync/data/array/arraySync and reports device reads per step;
  * --profile runs one more step of each optimizer under tf.profile and prints its costliest kernels.
  */
@@ -26,7 +26,7 @@ const steps = Number(arg('steps', '20'));
 const warmup = Number(arg('warmup', '2'));
 const batch = Number(arg('batch', '4096'));
 const fisherArg = arg('fisher', 'sampled');
-const backendArg = arg('backend', 'wasm') as 'wasm' | 'cpu';
+const backendArg = arg('backend', 'wasm') as 'wasm' | 'cpu' | 'webgpu';
 const only = arg('only', '').split(',').filter((s) => s !== '');
 const countSyncs = process.argv.includes('--count-syncs');
 const profile = process.argv.includes('--profile');
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     for (const c of all) {
       const before = tf.memory().numTensors;
       const syncsBefore = syncCount;
-      const r = c.trainer!.step(x, y);
+      const r = await c.trainer!.step(x, y);
       // The first step allocates the estimator's inverse cache; every later step must not grow.
       if (s > 0 && tf.memory().numTensors !== before) throw new Error(`${c.label}: step ${s} changed numTensors ${before} -> ${tf.memory().numTensors}`);
       if (!Number.isFinite(r.loss)) throw new Error(`${c.label}: non-finite loss at step ${s}`);
@@ -158,8 +158,8 @@ async function main(): Promise<void> {
   }
   if (profile) {
     for (const c of all) {
-      const info = await tf.profile(() => {
-        c.trainer!.step(x, y);
+      const info = await tf.profile(async () => {
+        await c.trainer!.step(x, y);
       });
       const byKernel = new Map<string, { ms: number; calls: number }>();
       for (const k of info.kernels) {

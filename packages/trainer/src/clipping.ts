@@ -6,14 +6,18 @@
  * The norm stays on the device; the trainer reads it together with the loss in its one host read.
  */
 import * as tf from '@tensorflow/tfjs';
-import { NatgradError, type ParamMap, describeValue } from '@natgrad/core';
+import { NatgradError, type ParamMap, describeValue, sumTensors } from '@natgrad/core';
 
-/** Global L2 norm of a parameter map, as a device scalar (caller owns it). */
+/**
+ * Global L2 norm of a parameter map, as a device scalar (caller owns it). The squares are summed
+ * with sumTensors, not tf.addN: a model has 8+ parameter tensors as soon as it has 4 layers, and
+ * WebGPU's addN returns garbage from 8 inputs on.
+ */
 export function globalNorm(map: ParamMap): tf.Scalar {
   return tf.tidy(() => {
     const parts = Object.values(map).map((t) => tf.sum(tf.square(t)));
     if (parts.length === 0) return tf.scalar(0);
-    return tf.sqrt(tf.addN(parts)) as tf.Scalar;
+    return tf.sqrt(sumTensors(parts)) as tf.Scalar;
   });
 }
 
@@ -44,7 +48,7 @@ export function clipByMeanNorm(maps: readonly ParamMap[], maxNorm: number): { cl
   return tf.tidy(() => {
     const names = Object.keys(maps[0]);
     const mean: ParamMap = {};
-    for (const name of names) mean[name] = tf.div(tf.addN(maps.map((m) => m[name])), tf.scalar(maps.length));
+    for (const name of names) mean[name] = tf.div(sumTensors(maps.map((m) => m[name])), tf.scalar(maps.length));
     const norm = globalNorm(mean);
     // maxNorm / max(norm, maxNorm) = min(1, maxNorm / norm) without dividing by a zero norm.
     const factor = tf.div(tf.scalar(maxNorm), tf.maximum(norm, tf.scalar(maxNorm)));

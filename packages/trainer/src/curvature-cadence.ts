@@ -32,25 +32,31 @@ export class CurvatureCadence {
 }
 
 /**
- * Whether the loss, gradients and captures are all finite (one device read). The statistics must
- * never fold in a non-finite batch, or the curvature EMA would be poisoned for every later step.
+ * Whether the loss, gradients and captures are all finite (one device read, awaited). The
+ * statistics must never fold in a non-finite batch, or the curvature EMA would be poisoned for
+ * every later step.
  */
-export function statisticsInputsFinite(loss: tf.Scalar, t: StepTensors): boolean {
+export async function statisticsInputsFinite(loss: tf.Scalar, t: StepTensors): Promise<boolean> {
   const flag = allFinite([loss, ...t.grads.flatMap((g) => Object.values(g)), ...t.captures.flatMap((c) => Object.values(c).flatMap((lc) => [lc.input, lc.outputGrad]))]);
-  const ok = flag.dataSync()[0] === 1;
-  flag.dispose();
-  return ok;
+  try {
+    return (await flag.data())[0] === 1;
+  } finally {
+    flag.dispose();
+  }
 }
 
-/** Folds the whole batch (all sub-batches as one) into the curvature statistics. */
-export function foldStatistics(curvature: CurvatureEstimator, t: StepTensors, batchSize: number): void {
+/**
+ * Folds the whole batch (all sub-batches as one) into the curvature statistics. The merged tensors
+ * live until the estimator's promise settles (it may read them after an await).
+ */
+export async function foldStatistics(curvature: CurvatureEstimator, t: StepTensors, batchSize: number): Promise<void> {
   // One sub-batch: its captures and gradients are the batch's, passed as they are (no copies:
   // clones are real copies on wasm, ~40 MB per step on a 784-512 MLP at batch 4096).
   const single = t.xs.length === 1;
   const merged = t.captures.length === 0 ? {} : single ? t.captures[0] : mergeCaptures(t.captures);
   const grads = single ? t.grads[0] : meanMaps(t.grads);
   try {
-    curvature.updateStatistics({ captures: merged, grads, batchSize });
+    await curvature.updateStatistics({ captures: merged, grads, batchSize });
   } finally {
     if (!single) {
       disposeMap(merged);

@@ -26,8 +26,11 @@ export interface AdaptationParts {
   damping: DampingSchedule;
 }
 
-/** Applies the update and reports its reduction ratio to the damping schedule. */
-export function applyWithAdaptation(
+/**
+ * Applies the update and reports its reduction ratio to the damping schedule. The two losses and
+ * q(delta) stay on the device until the end and are read in one awaited transfer.
+ */
+export async function applyWithAdaptation(
   parts: AdaptationParts,
   timer: PhaseTimer,
   x: tf.Tensor,
@@ -37,34 +40,45 @@ export function applyWithAdaptation(
   learningRate: number,
   damping: number,
   step: number,
-): void {
+): Promise<void> {
   const vars = parts.capture.variables;
-  const before = timer.time('adapt', () => {
-    const snapshot: ParamMap = {};
-    for (const name of Object.keys(directions)) snapshot[name] = tf.clone(vars[name]);
-    return { snapshot, loss: inferenceLoss(parts, x, y) };
-  });
-  timer.time('update', () => parts.updateRule.apply(directions, learningRate));
-  timer.time('adapt', () => {
-    const delta: ParamMap = tf.tidy(() => {
-      const d: ParamMap = {};
-      for (const [name, old] of Object.entries(before.snapshot)) d[name] = tf.sub(vars[name], old);
-      return d;
+  const snapshot: ParamMap = {};
+  const owned: tf.Tensor[] = [];
+  try {
+    const lossBefore = timer.time('adapt', () => {
+      for (const name of Object.keys(directions)) snapshot[name] = tf.clone(vars[name]);
+      return inferenceLoss(parts, x, y);
     });
-    const after = inferenceLoss(parts, x, y);
-    const q = quadraticModelChange(meanGrads, delta, parts.curvature, damping);
-    disposeMap(delta);
-    disposeMap(before.snapshot);
+    owned.push(lossBefore);
+    timer.time('update', () => parts.updateRule.apply(directions, learningRate));
+    const packed = timer.time('adapt', () => {
+      const delta: ParamMap = tf.tidy(() => {
+        const d: ParamMap = {};
+        for (const [name, old] of Object.entries(snapshot)) d[name] = tf.sub(vars[name], old);
+        return d;
+      });
+      try {
+        const lossAfter = inferenceLoss(parts, x, y);
+        const q = quadraticModelChange(meanGrads, delta, parts.curvature, damping);
+        const stacked = tf.stack([lossBefore, lossAfter, q]);
+        tf.dispose([lossAfter, q]);
+        return stacked;
+      } finally {
+        disposeMap(delta);
+      }
+    });
+    owned.push(packed);
+    const [before, after, q] = await timer.timeAsync('adapt', () => packed.data());
     // NaN (non-finite inputs) is passed on: the schedule treats it as a failed step.
-    const rho = reductionRatio(before.loss, after, q);
-    q.dispose();
+    const rho = reductionRatio(before, after, q);
     parts.damping.observe!({ step, reductionRatio: rho });
-  });
+  } finally {
+    disposeMap(snapshot);
+    tf.dispose(owned);
+  }
 }
 
-function inferenceLoss(parts: AdaptationParts, x: tf.Tensor, y: tf.Tensor): number {
-  const t = tf.tidy(() => parts.loss.compute(y, parts.capture.predict(x, { training: false })));
-  const v = t.dataSync()[0];
-  t.dispose();
-  return v;
+/** The mean loss in inference mode, as a device scalar the caller owns. */
+function inferenceLoss(parts: AdaptationParts, x: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => parts.loss.compute(y, parts.capture.predict(x, { training: false })));
 }

@@ -2,7 +2,8 @@
  * Evaluation in inference mode, as tfjs-layers' model.evaluate: the mean loss (and accuracy with
  * metrics: ['accuracy']) over tensors in batches, over a batched tf.data.Dataset, and the
  * validation data of fit(), whose logs get the `val_` prefix. Sums stay on the device and are read
- * once per call (per dataset batch), never per example.
+ * once per call (per dataset batch), never per example; the reads are awaited (WebGPU cannot read
+ * synchronously).
  */
 import * as tf from '@tensorflow/tfjs';
 import { type LossFunction, NatgradError, describeValue } from '@natgrad/core';
@@ -19,7 +20,7 @@ export interface Evaluated {
   accuracy: boolean;
 }
 
-export function evaluateTensors(m: Evaluated, x: tf.Tensor, y: tf.Tensor, batchSizeOption: number | undefined): Logs {
+export async function evaluateTensors(m: Evaluated, x: tf.Tensor, y: tf.Tensor, batchSizeOption: number | undefined): Promise<Logs> {
   checkXY(x, y, 'Trainer.evaluate');
   const batchSize = positiveInteger(batchSizeOption ?? 256, 'batchSize');
   const n = x.shape[0];
@@ -43,8 +44,13 @@ export function evaluateTensors(m: Evaluated, x: tf.Tensor, y: tf.Tensor, batchS
     }
     return tf.stack([lossSum, correct]);
   });
-  const [lossSum, correct] = totals.dataSync();
-  totals.dispose();
+  let lossSum: number;
+  let correct: number;
+  try {
+    [lossSum, correct] = await totals.data();
+  } finally {
+    totals.dispose();
+  }
   const logs: Logs = { loss: lossSum / n };
   if (m.accuracy) logs.acc = correct / n;
   return logs;
@@ -60,7 +66,7 @@ export async function evaluateDataset(m: Evaluated, dataset: tf.data.Dataset<tf.
     if (r.done) break;
     try {
       const { x, y } = elementXY(r.value);
-      const logs = evaluateTensors(m, x, y, Math.max(1, x.shape[0]));
+      const logs = await evaluateTensors(m, x, y, Math.max(1, x.shape[0]));
       n += x.shape[0];
       lossSum += logs.loss * x.shape[0];
       correct += (logs.acc ?? 0) * x.shape[0];
@@ -84,9 +90,9 @@ export async function evaluateDataset(m: Evaluated, dataset: tf.data.Dataset<tf.
 export async function evaluateValidation(m: Evaluated, data: FitDatasetOptions['validationData']): Promise<Logs> {
   if (data === undefined) return {};
   let logs: Logs;
-  if (Array.isArray(data)) logs = evaluateTensors(m, data[0], data[1], undefined);
+  if (Array.isArray(data)) logs = await evaluateTensors(m, data[0], data[1], undefined);
   else if (data instanceof tf.data.Dataset) logs = await evaluateDataset(m, data);
-  else if (data !== null && typeof data === 'object' && 'x' in data) logs = evaluateTensors(m, data.x, data.y, undefined);
+  else if (data !== null && typeof data === 'object' && 'x' in data) logs = await evaluateTensors(m, data.x, data.y, undefined);
   else {
     throw new NatgradError('DATASET_INVALID', 'Invalid validationData.', {
       expected: '[x, y], {x, y} or a tf.data.Dataset',

@@ -52,7 +52,6 @@ export interface FitHost {
   readonly epoch: number;
   stopTraining: boolean;
   readonly plateau: ReduceLROnPlateau | null;
-  step(x: tf.Tensor, y: tf.Tensor): StepResult;
   currentLearningRate(): number;
 }
 
@@ -63,6 +62,8 @@ export interface EpochLoop {
   accuracy: boolean;
   /** The batches of one epoch; each is disposed by the loop. */
   batches: () => AsyncGenerator<Batch>;
+  /** One optimisation step (the trainer's, inside the fit call's guard). */
+  step: (x: tf.Tensor, y: tf.Tensor) => Promise<StepResult>;
   /** The validation logs of one epoch (empty without validation data). */
   validate: () => Promise<Logs>;
   /** Records a completed epoch on the host. */
@@ -104,7 +105,7 @@ export async function runEpochs(host: FitHost, loop: EpochLoop): Promise<History
       let result: StepResult;
       try {
         await call('onBatchBegin', index, { batch: index, size: batch.x.shape[0] });
-        result = host.step(batch.x, batch.y);
+        result = await loop.step(batch.x, batch.y);
       } finally {
         tf.dispose([batch.x, batch.y]);
       }

@@ -5,14 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { levenbergMarquardt } from '@natgrad/damping';
 import { Trainer, presets } from './index';
 
 const dir = mkdtempSync(join(tmpdir(), 'natgrad-lifecycle-'));
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function model(seed: number): tf.LayersModel {
@@ -39,13 +36,13 @@ describe('Trainer lifecycle leaves no tensors behind', () => {
       const rows = { xs: tf.unstack(x), ys: tf.unstack(y) };
       const ds = tf.data.zip({ xs: tf.data.array(rows.xs), ys: tf.data.array(rows.ys) }).batch(16);
       await a.fitDataset(ds, { epochs: 3 });
-      const logs = a.evaluate(x, y, { batchSize: 16 });
+      const logs = await a.evaluate(x, y, { batchSize: 16 });
       expect(Number.isFinite(logs.loss)).toBe(true);
       const path = join(dir, `${name}.ckpt`);
       await a.save(path);
       const b = new Trainer({ model: m2, loss: 'categoricalCrossentropy', ...preset({ learningRate: 0.01, ...adaptive }) });
       await b.load(path);
-      b.step(x, y);
+      await b.step(x, y);
       a.dispose();
       b.dispose();
       m1.dispose();

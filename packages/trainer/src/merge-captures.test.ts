@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerCapture } from '@natgrad/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { disposeMap, mergeCaptures } from './step';
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 
 function part(seed: number, transposes: boolean): Record<string, LayerCapture> {
   const input = tf.randomNormal([3, 4], 0, 1, 'float32', seed);
@@ -19,15 +15,15 @@ function part(seed: number, transposes: boolean): Record<string, LayerCapture> {
 }
 
 describe('mergeCaptures with the optional Dense transposes', () => {
-  it('merged transposes are exactly the transposes of the merged captures; all are disposed by disposeMap', () => {
+  it('merged transposes are exactly the transposes of the merged captures; all are disposed by disposeMap', async () => {
     const parts = [part(1, true), part(3, true)];
     const before = tf.memory().numTensors;
     const merged = mergeCaptures(parts);
     const m = merged.d;
-    tf.tidy(() => {
-      expect(Array.from((m.inputTransposed as tf.Tensor).dataSync())).toEqual(Array.from(tf.transpose(m.input).dataSync()));
-      expect(Array.from((m.outputGradTransposed as tf.Tensor).dataSync())).toEqual(Array.from(tf.transpose(m.outputGrad).dataSync()));
-    });
+    const transposed = tf.tidy(() => [tf.transpose(m.input), tf.transpose(m.outputGrad)]);
+    expect(Array.from(await (m.inputTransposed as tf.Tensor).data())).toEqual(Array.from(await transposed[0].data()));
+    expect(Array.from(await (m.outputGradTransposed as tf.Tensor).data())).toEqual(Array.from(await transposed[1].data()));
+    tf.dispose(transposed);
     expect(tf.memory().numTensors).toBe(before + 4);
     disposeMap(merged);
     expect(tf.memory().numTensors).toBe(before);

@@ -35,12 +35,18 @@ export interface StepScalars {
   correct: number;
 }
 
-/** The one read of every step: loss, finiteness flag, gradient norm, accuracy count. */
-export function readStepScalars(loss: tf.Scalar, finite: tf.Scalar, gradNorm: tf.Scalar, correct: tf.Scalar): StepScalars {
+/**
+ * The one read of every step: loss, finiteness flag, gradient norm, accuracy count, packed into
+ * one tensor so that the step waits for the device once. Awaited: WebGPU cannot read synchronously.
+ */
+export async function readStepScalars(loss: tf.Scalar, finite: tf.Scalar, gradNorm: tf.Scalar, correct: tf.Scalar): Promise<StepScalars> {
   const packed = tf.stack([loss, finite, gradNorm, correct]);
-  const values = packed.dataSync();
-  packed.dispose();
-  return { loss: values[0], finite: values[1] === 1, gradNorm: values[2], correct: values[3] };
+  try {
+    const values = await packed.data();
+    return { loss: values[0], finite: values[1] === 1, gradNorm: values[2], correct: values[3] };
+  } finally {
+    packed.dispose();
+  }
 }
 
 /** What a step reports when a component met non-finite values before the read. */

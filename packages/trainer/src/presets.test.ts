@@ -1,14 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { diagonal as diagonalCurvature } from '@natgrad/curvature';
 import { average } from '@natgrad/projection';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { type PresetName, adamw, fop, kfac, presets, sgd } from './presets';
 import { blobs, mlp } from './testing/problems';
 import { Trainer } from './trainer';
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 
 // A separable 4-class problem in 6 dimensions; 128 training examples, 64 held out.
 const train = blobs({ n: 128, seed: 11, classes: 4, dims: 6 });

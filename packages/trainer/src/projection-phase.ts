@@ -19,13 +19,16 @@ export interface ProjectionOutcome {
   clippedNorm: tf.Scalar | null;
 }
 
-/** Writes the directions and mean gradients to `t`; replaces t.grads by their clipped copies. */
-export function projectGradients(
+/**
+ * Writes the directions and mean gradients to `t`; replaces t.grads by their clipped copies.
+ * Asynchronous because the projection reads its diagnostics from the device.
+ */
+export async function projectGradients(
   t: StepTensors,
   projection: ProjectionStrategy,
   curvature: CurvatureEstimator | null,
   clipNorm: number | null,
-): ProjectionOutcome {
+): Promise<ProjectionOutcome> {
   let clippedNorm: tf.Scalar | null = null;
   if (clipNorm !== null) {
     const { clipped, norm } = clipByMeanNorm(t.grads, clipNorm);
@@ -33,7 +36,7 @@ export function projectGradients(
     t.grads = clipped;
     clippedNorm = t.own(norm);
   }
-  const result = projection.combine(t.grads, curvature ?? NO_CURVATURE);
+  const result = await projection.combine(t.grads, curvature ?? NO_CURVATURE);
   t.directions = result.directions;
   t.meanGrads = result.meanGrads;
   return { diagnostics: result.diagnostics, clippedNorm };

@@ -5,7 +5,7 @@
  * the step's phases there read as the data flow of docs/architecture.md.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerCapture, ParamMap, ProjectionDiagnostics } from '@natgrad/core';
+import { type LayerCapture, type ParamMap, type ProjectionDiagnostics, sumTensors } from '@natgrad/core';
 import type { PhaseTimings } from './timings';
 
 export interface StepResult {
@@ -66,7 +66,7 @@ export function mergeCaptures(parts: readonly Record<string, LayerCapture>[]): R
 export function meanMaps(maps: readonly ParamMap[]): ParamMap {
   return tf.tidy(() => {
     const out: ParamMap = {};
-    for (const name of Object.keys(maps[0])) out[name] = tf.div(tf.addN(maps.map((m) => m[name])), tf.scalar(maps.length));
+    for (const name of Object.keys(maps[0])) out[name] = tf.div(sumTensors(maps.map((m) => m[name])), tf.scalar(maps.length));
     return out;
   });
 }

@@ -4,7 +4,7 @@
  * layer capture, which also records layer inputs and output gradients on statistics steps.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type FisherType, type LossFunction, NatgradError, type ProjectionStrategy } from '@natgrad/core';
+import { type FisherType, type LossFunction, NatgradError, type ProjectionStrategy, sumTensors } from '@natgrad/core';
 import type { ModelCapture } from './capture/index';
 import { correctCount } from './step';
 import type { StepTensors } from './step-tensors';
@@ -44,10 +44,10 @@ export function forwardBackward(capture: ModelCapture, loss: LossFunction, t: St
 
 /** The whole batch's mean loss: the mean of the equal-sized sub-batches' mean losses. */
 export function meanLoss(t: StepTensors): tf.Scalar {
-  return tf.tidy(() => tf.div(tf.addN(t.losses), tf.scalar(t.losses.length)) as tf.Scalar);
+  return tf.tidy(() => tf.div(sumTensors(t.losses), tf.scalar(t.losses.length)) as tf.Scalar);
 }
 
 /** Correctly classified examples of the whole batch (a device scalar). */
 export function correctInBatch(t: StepTensors): tf.Scalar {
-  return tf.tidy(() => tf.addN(t.outputs.map((o, i) => correctCount(t.ys[i], o))) as tf.Scalar);
+  return tf.tidy(() => sumTensors(t.outputs.map((o, i) => correctCount(t.ys[i], o))));
 }

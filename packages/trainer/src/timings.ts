@@ -29,6 +29,16 @@ export class PhaseTimer {
     }
   }
 
+  /** As time(), for a phase that awaits (a device read, an asynchronous component). */
+  async timeAsync<T>(phase: Phase, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.timings[phase] += performance.now() - t0;
+    }
+  }
+
   finish(): PhaseTimings {
     this.timings.total = performance.now() - this.start;
     return this.timings;

@@ -79,11 +79,16 @@ export async function writeTrainerCheckpoint(subject: CheckpointSubject): Promis
   const weights = subject.model.weights;
   const names = canonicalizer(subject.model);
   const tensors: Record<string, tf.Tensor> = {};
-  weights.forEach((w, i) => {
-    tensors[`model/@v${i}`] = w.read();
+  // Everything is taken synchronously, before the first await, so the checkpoint is one consistent
+  // state even if a step starts while the encoding awaits the device. Clones share the variables'
+  // data (no copy) and keep it alive through those reads whatever the variables are assigned.
+  const weightCopies = weights.map((w) => tf.clone(w.read()));
+  weightCopies.forEach((t, i) => {
+    tensors[`model/@v${i}`] = t;
   });
-  const states = componentStates(subject);
+  let states: Record<string, StateDict | null> = {};
   try {
+    states = componentStates(subject);
     const stored: Record<string, JsonValue> = {};
     for (const [key, state] of Object.entries(states)) {
       stored[key] = state === null ? null : (storeState(key, state, names, tensors) as unknown as JsonValue);
@@ -97,6 +102,7 @@ export async function writeTrainerCheckpoint(subject: CheckpointSubject): Promis
     return await encodeCheckpoint(meta, tensors);
   } finally {
     disposeStates(states);
+    tf.dispose(weightCopies);
   }
 }
 

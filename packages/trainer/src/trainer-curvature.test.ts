@@ -2,14 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { kfac as kfacCurvature } from '@natgrad/curvature';
 import { levenbergMarquardt } from '@natgrad/damping';
 import { fisherOrthogonal } from '@natgrad/projection';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RecordingDamping, blobs, mlp, weightBits } from './testing/problems';
 import { Trainer } from './trainer';
 import { Sgd } from './update-rules/sgd';
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 
 function fopWith(damping: RecordingDamping | ReturnType<typeof levenbergMarquardt>, options: { inverseEvery?: number; statisticsEvery?: number; batchNorm?: boolean } = {}): Trainer {
   return new Trainer({
@@ -26,12 +22,12 @@ function fopWith(damping: RecordingDamping | ReturnType<typeof levenbergMarquard
 }
 
 describe('Trainer, curvature path (KFAC + FOP)', () => {
-  it('runs statistics and inverses on their cadences, the first step always both, and reports phase timings', () => {
+  it('runs statistics and inverses on their cadences, the first step always both, and reports phase timings', async () => {
     const d = blobs({ n: 16, seed: 31 });
     const t = fopWith(new RecordingDamping(0.01), { inverseEvery: 3, statisticsEvery: 2 });
     const flags = [];
     for (let i = 0; i < 7; i++) {
-      const r = t.step(d.x, d.y);
+      const r = await t.step(d.x, d.y);
       flags.push([r.statisticsUpdated, r.inversesRefreshed]);
       expect(r.timings.forwardBackward).toBeGreaterThan(0);
       expect(r.timings.total).toBeGreaterThanOrEqual(r.timings.forwardBackward + r.timings.projection);
@@ -52,43 +48,43 @@ describe('Trainer, curvature path (KFAC + FOP)', () => {
     tf.dispose([d.x, d.y]);
   });
 
-  it('a forced NaN batch leaves weights bit-identical, raises the damping, is counted, and does not poison the statistics', () => {
+  it('a forced NaN batch leaves weights bit-identical, raises the damping, is counted, and does not poison the statistics', async () => {
     const d = blobs({ n: 16, seed: 32 });
     const damping = new RecordingDamping(0.01);
     const t = fopWith(damping, { batchNorm: true });
-    t.step(d.x, d.y);
-    t.step(d.x, d.y);
-    const bits = weightBits(t.model);
+    await t.step(d.x, d.y);
+    await t.step(d.x, d.y);
+    const bits = await weightBits(t.model);
     const bad = tf.tidy(() => tf.mul(d.x, tf.scalar(Number.NaN)));
-    const r = t.step(bad, d.y);
+    const r = await t.step(bad, d.y);
     expect(r.skipped).toBe(true);
-    expect(weightBits(t.model)).toEqual(bits); // includes BatchNorm's moving statistics
+    expect(await weightBits(t.model)).toEqual(bits); // includes BatchNorm's moving statistics
     expect(t.skippedSteps).toBe(1);
     expect(damping.nonFinite).toEqual([2]);
     expect(damping.lambda).toBeCloseTo(0.1, 12);
-    for (let i = 0; i < 4; i++) expect(t.step(d.x, d.y).skipped).toBe(false);
-    expect(weightBits(t.model)).not.toEqual(bits);
+    for (let i = 0; i < 4; i++) expect((await t.step(d.x, d.y)).skipped).toBe(false);
+    expect(await weightBits(t.model)).not.toEqual(bits);
     t.dispose();
     tf.dispose([d.x, d.y, bad]);
   });
 
-  it('an infinite loss (targets outside the simplex) is also a skipped step', () => {
+  it('an infinite loss (targets outside the simplex) is also a skipped step', async () => {
     const d = blobs({ n: 16, seed: 33 });
     const t = fopWith(new RecordingDamping(0.01));
-    t.step(d.x, d.y);
-    const bits = weightBits(t.model);
+    await t.step(d.x, d.y);
+    const bits = await weightBits(t.model);
     const badY = tf.tidy(() => tf.mul(d.y, tf.scalar(Number.POSITIVE_INFINITY)));
-    expect(t.step(d.x, badY).skipped).toBe(true);
-    expect(weightBits(t.model)).toEqual(bits);
+    expect((await t.step(d.x, badY)).skipped).toBe(true);
+    expect(await weightBits(t.model)).toEqual(bits);
     t.dispose();
     tf.dispose([d.x, d.y, badY]);
   });
 
-  it('Levenberg-Marquardt: the reduction ratio is measured every adaptEvery steps and adapts lambda', () => {
+  it('Levenberg-Marquardt: the reduction ratio is measured every adaptEvery steps and adapts lambda', async () => {
     const d = blobs({ n: 32, seed: 34 });
     const spy = new RecordingDamping(0.01, 2);
     const t = fopWith(spy);
-    for (let i = 0; i < 6; i++) t.step(d.x, d.y);
+    for (let i = 0; i < 6; i++) await t.step(d.x, d.y);
     expect(spy.observations.map((o) => o.step)).toEqual([1, 3, 5]);
     for (const o of spy.observations) expect(Number.isFinite(o.reductionRatio)).toBe(true);
     // Small steps on a smooth loss: the quadratic model predicts the decrease well (rho near 1).
@@ -99,14 +95,14 @@ describe('Trainer, curvature path (KFAC + FOP)', () => {
     const lm = levenbergMarquardt({ initial: 1, adaptEvery: 2 });
     const u = fopWith(lm);
     const values = [];
-    for (let i = 0; i < 6; i++) values.push(u.step(d.x, d.y).damping);
+    for (let i = 0; i < 6; i++) values.push((await u.step(d.x, d.y)).damping);
     expect(values[0]).toBe(1);
     expect(new Set(values).size).toBeGreaterThan(1);
     u.dispose();
     tf.dispose([d.x, d.y]);
   });
 
-  it('no tensor growth over 200 steps with curvature, projection, clipping and LM adaptation', () => {
+  it('no tensor growth over 200 steps with curvature, projection, clipping and LM adaptation', async () => {
     const d = blobs({ n: 8, seed: 35 });
     const t = new Trainer({
       model: mlp({ hidden: 8 }),
@@ -119,9 +115,9 @@ describe('Trainer, curvature path (KFAC + FOP)', () => {
       clipNorm: 10,
       inverseEvery: 10,
     });
-    t.step(d.x, d.y);
+    await t.step(d.x, d.y);
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 200; i++) t.step(d.x, d.y);
+    for (let i = 0; i < 200; i++) await t.step(d.x, d.y);
     expect(tf.memory().numTensors).toBe(before);
     expect(t.skippedSteps).toBe(0);
     t.dispose();

@@ -1,16 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
 import { average, identity } from '@natgrad/projection';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ReduceLROnPlateau } from './lr-schedules';
-import { blobs, mlp, weightBits } from './testing/problems';
+import { blobs, mlp, weightBits, weightValues } from './testing/problems';
 import { Trainer } from './trainer';
 import { AdamW } from './update-rules/adamw';
 import { Sgd } from './update-rules/sgd';
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 
 const trainers: Trainer[] = [];
 afterEach(() => {
@@ -57,7 +53,7 @@ describe('Trainer, plain gradient path', () => {
     expect(history.history.val_acc[5]).toBeGreaterThanOrEqual(0.95);
     expect(history.history.skippedSteps).toEqual([0, 0, 0, 0, 0, 0]);
     expect(t.stepCount).toBe(18);
-    expect(t.evaluate(val.x, val.y).acc).toBe(history.history.val_acc[5]);
+    expect((await t.evaluate(val.x, val.y)).acc).toBe(history.history.val_acc[5]);
     tf.dispose([train.x, train.y, val.x, val.y]);
   });
 
@@ -67,7 +63,7 @@ describe('Trainer, plain gradient path', () => {
     const b = plain({ rule: 'adamw' });
     await a.fit(d.x, d.y, { epochs: 2, batchSize: 16 });
     await b.fit(d.x, d.y, { epochs: 2, batchSize: 16 });
-    expect(weightBits(a.model)).toEqual(weightBits(b.model));
+    expect(await weightBits(a.model)).toEqual(await weightBits(b.model));
     tf.dispose([d.x, d.y]);
   });
 
@@ -93,25 +89,54 @@ describe('Trainer, plain gradient path', () => {
   it('a forced non-finite batch leaves the weights bit-identical, is counted and logged', async () => {
     const d = blobs({ n: 32, seed: 6 });
     const t = plain();
-    t.step(d.x, d.y);
-    const bits = weightBits(t.model);
+    await t.step(d.x, d.y);
+    const bits = await weightBits(t.model);
     const bad = tf.tidy(() => tf.where(tf.equal(tf.range(0, 32 * 4).reshape([32, 4]), 5), tf.fill([32, 4], Number.NaN), d.x));
-    const r = t.step(bad, d.y);
+    const r = await t.step(bad, d.y);
     expect(r.skipped).toBe(true);
     expect(t.skippedSteps).toBe(1);
-    expect(weightBits(t.model)).toEqual(bits);
-    const r2 = t.step(d.x, d.y);
+    expect(await weightBits(t.model)).toEqual(bits);
+    const r2 = await t.step(d.x, d.y);
     expect(r2.skipped).toBe(false);
-    expect(weightBits(t.model)).not.toEqual(bits);
+    expect(await weightBits(t.model)).not.toEqual(bits);
     tf.dispose([d.x, d.y, bad]);
   });
 
-  it('no tensor growth over 200 steps', () => {
+  it('refuses a step (or fit) while another step is in flight with CONCURRENT_CALL; the first step completes untouched', async () => {
+    const d = blobs({ n: 16, seed: 12 });
+    const t = plain({ seed: 5 });
+    const twin = plain({ seed: 5 });
+    // The classic mistake: a loop without await starts the next step before the previous settled.
+    const first = t.step(d.x, d.y);
+    const second = t.step(d.x, d.y);
+    const fit = t.fit(d.x, d.y, { epochs: 1, batchSize: 16 });
+    const evaluation = t.evaluate(d.x, d.y);
+    for (const refused of [second, fit, evaluation]) {
+      await expect(refused).rejects.toBeInstanceOf(NatgradError);
+      await expect(refused).rejects.toMatchObject({ code: 'CONCURRENT_CALL' });
+    }
+    await expect(second).rejects.toThrow(/Trainer.step was called while Trainer.step is still running/);
+    const r = await first;
+    expect(r.step).toBe(0);
+    expect(t.stepCount).toBe(1);
+    // Exactly one step happened: the weights equal those of a twin that took one step.
+    await twin.step(d.x, d.y);
+    expect(await weightBits(t.model)).toEqual(await weightBits(twin.model));
+    // Once settled, the trainer takes calls again; a step during fit() is refused too.
+    const fitting = t.fit(d.x, d.y, { epochs: 1, batchSize: 8 });
+    await expect(t.step(d.x, d.y)).rejects.toMatchObject({ code: 'CONCURRENT_CALL' });
+    await fitting;
+    expect(t.stepCount).toBe(3);
+    expect((await t.step(d.x, d.y)).step).toBe(3);
+    tf.dispose([d.x, d.y]);
+  });
+
+  it('no tensor growth over 200 steps', async () => {
     const d = blobs({ n: 16, seed: 8 });
     const t = plain({ rule: 'adamw', sub: 2 });
-    t.step(d.x, d.y);
+    await t.step(d.x, d.y);
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 200; i++) t.step(d.x, d.y);
+    for (let i = 0; i < 200; i++) await t.step(d.x, d.y);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([d.x, d.y]);
   });
@@ -121,13 +146,12 @@ describe('Trainer, plain gradient path', () => {
     const model = mlp();
     const t = new Trainer({ model, loss: 'categoricalCrossentropy', updateRule: new Sgd({ momentum: 0 }), learningRate: 1, clipNorm: 1e-3 });
     trainers.push(t);
-    const w0 = model.weights.map((w) => w.read().dataSync().slice());
-    const r = t.step(d.x, d.y);
+    const w0 = await weightValues(model);
+    const r = await t.step(d.x, d.y);
     expect(r.gradNorm).toBeGreaterThan(1e-3);
     // With momentum 0 and lr 1 the whole change has norm <= clipNorm.
     let sq = 0;
-    model.weights.forEach((w, i) => {
-      const now = w.read().dataSync();
+    (await weightValues(model)).forEach((now, i) => {
       for (let j = 0; j < now.length; j++) sq += (now[j] - w0[i][j]) ** 2;
     });
     expect(Math.sqrt(sq)).toBeLessThanOrEqual(1e-3 * (1 + 1e-4));
@@ -142,14 +166,14 @@ describe('Trainer, plain gradient path', () => {
     tf.dispose([d.x, d.y]);
   });
 
-  it('rejects bad configurations and batches with NatgradError', () => {
+  it('rejects bad configurations and batches with NatgradError', async () => {
     const d = blobs({ n: 9, seed: 10 });
     expect(() => new Trainer({ model: {} as tf.LayersModel, loss: 'mse', updateRule: new Sgd(), learningRate: 0.1 })).toThrow(NatgradError);
     expect(() => new Trainer({ model: mlp(), loss: 'mse', updateRule: new Sgd(), learningRate: 0.1, inverseEvery: 0 })).toThrow(/inverseEvery/);
     const t = plain({ sub: 2 });
-    expect(() => t.step(d.x, d.y)).toThrow(/multiple of 2/);
+    await expect(t.step(d.x, d.y)).rejects.toThrow(/multiple of 2/);
     const y = tf.zeros([8, 3]);
-    expect(() => t.step(d.x, y)).toThrow(/different numbers of examples/);
+    await expect(t.step(d.x, y)).rejects.toThrow(/different numbers of examples/);
     tf.dispose([d.x, d.y, y]);
   });
 });

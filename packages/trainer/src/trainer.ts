@@ -24,6 +24,7 @@ import {
   describeValue,
 } from '@natgrad/core';
 import { type ModelCapture, captureModel } from './capture/index';
+import { CallGuard } from './call-guard';
 import { CHECKPOINT_VERSION } from './checkpoint-format';
 import { readFileBytes, writeFileAtomic } from './checkpoint';
 import { globalNorm } from './clipping';
@@ -49,6 +50,24 @@ export type { Composition, TrainerConfig } from './trainer-config';
 export type { FitDatasetOptions, FitOptions, History, Logs, TrainerCallbacks } from './fit-loop';
 export type { StepResult } from './step';
 
+/** What a step knows before its phases run. */
+interface StepInputs {
+  stepIndex: number;
+  batchSize: number;
+  damping: number | null;
+  learningRate: number;
+  seeds: number[];
+}
+
+/** What the phases before the update decided, and the step's one host read. */
+interface StepOutcome {
+  skipped: boolean;
+  statisticsUpdated: boolean;
+  inversesRefreshed: boolean;
+  diagnostics: Record<string, ProjectionDiagnostics>;
+  scalars: StepScalars;
+}
+
 export class Trainer {
   readonly model: tf.LayersModel;
   readonly loss: LossFunction;
@@ -73,6 +92,10 @@ export class Trainer {
   private _epoch = 0;
   private _skippedSteps = 0;
   private disposed = false;
+  /** step/fit/fitDataset: one training call at a time (fit's own steps run inside its call). */
+  private readonly training = new CallGuard();
+  /** A step in flight: evaluate/save/load must not see its half-done state. */
+  private readonly inStep = new CallGuard();
   private readonly _totalTimings: PhaseTimings = emptyTimings();
   private _lastTimings: PhaseTimings = emptyTimings();
 
@@ -141,124 +164,145 @@ export class Trainer {
   }
 
   /**
-   * One optimisation step on the batch (x, y). Inputs stay owned by the caller; no tensor is
-   * returned, and tf.memory().numTensors is unchanged afterwards.
+   * One optimisation step on the batch (x, y). Inputs stay owned by the caller and must stay alive
+   * until the promise settles; no tensor is returned, and tf.memory().numTensors is unchanged
+   * afterwards. Asynchronous because the step reads its scalars from the device (WebGPU cannot
+   * read synchronously); a second step() (or a fit()) before this one settles is refused with
+   * CONCURRENT_CALL.
    */
-  step(x: tf.Tensor, y: tf.Tensor): StepResult {
+  async step(x: tf.Tensor, y: tf.Tensor): Promise<StepResult> {
     this.assertAlive('step');
-    checkXY(x, y, 'Trainer.step');
-    const batchSize = checkSplittable(x, this.projection);
-    const stepIndex = this._step;
-    const learningRate = this.currentLearningRate();
+    return this.training.run('step', () => this.runStep(x, y));
+  }
+
+  private async runStep(x: tf.Tensor, y: tf.Tensor): Promise<StepResult> {
+    return this.inStep.run('step', async () => {
+      this.assertAlive('step');
+      checkXY(x, y, 'Trainer.step');
+      const batchSize = checkSplittable(x, this.projection);
+      const stepIndex = this._step;
+      const learningRate = this.currentLearningRate();
+      const damping = this.curvature === null ? null : this.damping!.value(stepIndex);
+      // Drawn every step, whatever the cadence, so the RNG stream depends only on the step count.
+      const seeds = Array.from({ length: this.projection.subBatches }, () => this.rng.nextSeed());
+      const timer = new PhaseTimer();
+      // The training forward itself writes non-trainable weights (BatchNorm moving statistics);
+      // a skipped step must leave every weight bit-identical.
+      const frozen = new NonTrainableSnapshot(this.model);
+      // Every tensor of the step lives here until the finally below: tf.tidy cannot span awaits.
+      const t = new StepTensors(x, y, this.projection.subBatches);
+      let outcome: StepOutcome;
+      try {
+        outcome = await this.computeStep(t, timer, { stepIndex, batchSize, damping, learningRate, seeds });
+        if (!outcome.skipped) {
+          if (adaptationDue(this.curvature, this.damping, stepIndex)) {
+            const parts = { capture: this.capture, loss: this.loss, updateRule: this.updateRule, curvature: this.curvature!, damping: this.damping! };
+            await applyWithAdaptation(parts, timer, x, y, t.directions!, t.meanGrads!, learningRate, damping!, stepIndex);
+          } else {
+            timer.time('update', () => this.updateRule.apply(t.directions!, learningRate));
+          }
+        } else {
+          frozen.restore();
+          this._skippedSteps++;
+          this.damping?.onNonFiniteStep(stepIndex);
+        }
+      } finally {
+        frozen.dispose();
+        t.dispose();
+      }
+      this._step++;
+      const timings = timer.finish();
+      this._lastTimings = timings;
+      accumulate(this._totalTimings, timings);
+      const { scalars } = outcome;
+      return {
+        step: stepIndex,
+        loss: scalars.loss,
+        ...(this.accuracy ? { correct: scalars.correct } : {}),
+        batchSize,
+        skipped: outcome.skipped,
+        learningRate,
+        damping,
+        gradNorm: scalars.gradNorm,
+        statisticsUpdated: outcome.statisticsUpdated,
+        inversesRefreshed: outcome.inversesRefreshed,
+        diagnostics: outcome.diagnostics,
+        timings,
+      };
+    });
+  }
+
+  /**
+   * The phases of a step up to its one scalar read: forward/backward, statistics and inverses on
+   * their cadences, projection, KL clipping, and the non-finite guard. Writes every tensor to `t`.
+   */
+  private async computeStep(t: StepTensors, timer: PhaseTimer, s: StepInputs): Promise<StepOutcome> {
     const curvature = this.curvature;
-    const damping = curvature === null ? null : this.damping!.value(stepIndex);
-    const doStatistics = curvature !== null && this.cadence.statisticsDue(stepIndex);
-    // Drawn every step, whatever the cadence, so the RNG stream depends only on the step count.
-    const seeds = Array.from({ length: this.projection.subBatches }, () => this.rng.nextSeed());
-    const timer = new PhaseTimer();
-    // The training forward itself writes non-trainable weights (BatchNorm moving statistics);
-    // a skipped step must leave every weight bit-identical.
-    const frozen = new NonTrainableSnapshot(this.model);
-    const t = new StepTensors(x, y, this.projection.subBatches);
-    let diagnostics: Record<string, ProjectionDiagnostics> = {};
-    let skipped = false;
-    let statisticsUpdated = false;
-    let inversesRefreshed = false;
-    let scalars: StepScalars;
+    const doStatistics = curvature !== null && this.cadence.statisticsDue(s.stepIndex);
+    const outcome: StepOutcome = { skipped: false, statisticsUpdated: false, inversesRefreshed: false, diagnostics: {}, scalars: NON_FINITE_SCALARS };
     try {
       timer.time('forwardBackward', () =>
         forwardBackward(this.capture, this.loss, t, {
           capture: doStatistics && curvature.requires.captures,
           fisher: curvature?.requires.fisher ?? 'empirical',
-          seeds,
+          seeds: s.seeds,
         }),
       );
       const loss = t.own(meanLoss(t));
       const correct = t.own(this.accuracy ? correctInBatch(t) : tf.scalar(0));
 
       if (doStatistics) {
-        if (statisticsInputsFinite(loss, t)) {
-          timer.time('statistics', () => foldStatistics(curvature, t, batchSize));
+        if (await statisticsInputsFinite(loss, t)) {
+          await timer.timeAsync('statistics', () => foldStatistics(curvature, t, s.batchSize));
           this.cadence.statisticsUpdates++;
-          statisticsUpdated = true;
+          outcome.statisticsUpdated = true;
         } else {
-          skipped = true;
+          outcome.skipped = true;
         }
       }
-      if (!skipped && curvature !== null && this.cadence.inversesDue(stepIndex)) {
-        timer.time('inverses', () => curvature.refreshInverses(damping!));
+      if (!outcome.skipped && curvature !== null && this.cadence.inversesDue(s.stepIndex)) {
+        await timer.timeAsync('inverses', () => curvature.refreshInverses(s.damping!));
         this.cadence.inverseRefreshes++;
-        inversesRefreshed = true;
+        outcome.inversesRefreshed = true;
       }
-      const projected = skipped
+      const clippedNorm = outcome.skipped
         ? null
-        : timer.time('projection', () => {
-            const outcome = projectGradients(t, this.projection, curvature, this.clipNorm);
-            diagnostics = outcome.diagnostics;
-            curvature?.scaleUpdate?.(t.directions!, t.meanGrads!, learningRate);
-            return outcome;
+        : await timer.timeAsync('projection', async () => {
+            const projected = await projectGradients(t, this.projection, curvature, this.clipNorm);
+            outcome.diagnostics = projected.diagnostics;
+            await curvature?.scaleUpdate?.(t.directions!, t.meanGrads!, s.learningRate);
+            return projected.clippedNorm;
           });
-      const gradNorm = projected?.clippedNorm ?? t.own(t.meanGrads !== null ? globalNorm(t.meanGrads) : tf.scalar(Number.NaN));
+      const gradNorm = clippedNorm ?? t.own(t.meanGrads !== null ? globalNorm(t.meanGrads) : tf.scalar(Number.NaN));
       const finite = t.own(allFinite(t.directions === null ? [loss] : [loss, ...Object.values(t.directions)]));
-      scalars = readStepScalars(loss, finite, gradNorm, correct);
-      if (!scalars.finite) skipped = true;
+      outcome.scalars = await readStepScalars(loss, finite, gradNorm, correct);
+      if (!outcome.scalars.finite) outcome.skipped = true;
     } catch (err) {
-      if (!isNonFiniteInput(err)) {
-        t.dispose();
-        frozen.dispose();
-        throw err;
-      }
-      skipped = true;
-      scalars = NON_FINITE_SCALARS;
+      if (!isNonFiniteInput(err)) throw err;
+      outcome.skipped = true;
+      outcome.scalars = NON_FINITE_SCALARS;
     }
-
-    if (!skipped) {
-      if (adaptationDue(curvature, this.damping, stepIndex)) {
-        const parts = { capture: this.capture, loss: this.loss, updateRule: this.updateRule, curvature: curvature!, damping: this.damping! };
-        applyWithAdaptation(parts, timer, x, y, t.directions!, t.meanGrads!, learningRate, damping!, stepIndex);
-      } else {
-        timer.time('update', () => this.updateRule.apply(t.directions!, learningRate));
-      }
-    } else {
-      frozen.restore();
-      this._skippedSteps++;
-      this.damping?.onNonFiniteStep(stepIndex);
-    }
-    frozen.dispose();
-    t.dispose();
-    this._step++;
-    const timings = timer.finish();
-    this._lastTimings = timings;
-    accumulate(this._totalTimings, timings);
-    return {
-      step: stepIndex,
-      loss: scalars.loss,
-      ...(this.accuracy ? { correct: scalars.correct } : {}),
-      batchSize,
-      skipped,
-      learningRate,
-      damping,
-      gradNorm: scalars.gradNorm,
-      statisticsUpdated,
-      inversesRefreshed,
-      diagnostics,
-      timings,
-    };
+    return outcome;
   }
 
   /** Mean loss (and accuracy with metrics: ['accuracy']) over (x, y) in inference mode. */
-  evaluate(x: tf.Tensor, y: tf.Tensor, options: { batchSize?: number } = {}): Logs {
+  async evaluate(x: tf.Tensor, y: tf.Tensor, options: { batchSize?: number } = {}): Promise<Logs> {
     this.assertAlive('evaluate');
+    this.inStep.check('evaluate');
     return evaluateTensors(this.evaluation, x, y, options.batchSize);
   }
 
   /** evaluate() over a batched tf.data.Dataset of {xs, ys} or [x, y]. */
   async evaluateDataset(dataset: tf.data.Dataset<tf.TensorContainer>): Promise<Logs> {
     this.assertAlive('evaluateDataset');
+    this.inStep.check('evaluateDataset');
     return evaluateDataset(this.evaluation, dataset);
   }
 
-  /** Trains on tensors for `epochs` epochs (tfjs-layers' model.fit, with seeded shuffling). */
+  /**
+   * Trains on tensors for `epochs` epochs (tfjs-layers' model.fit, with seeded shuffling). Callbacks
+   * may evaluate and save between steps; a step() or another fit() meanwhile is refused.
+   */
   async fit(x: tf.Tensor, y: tf.Tensor, options: FitOptions = {}): Promise<History> {
     this.assertAlive('fit');
     checkXY(x, y, 'Trainer.fit');
@@ -266,7 +310,7 @@ export class Trainer {
     const shuffle = options.shuffle ?? true;
     const k = this.projection.subBatches;
     const rng = this.rng;
-    return this.runEpochs(options.epochs ?? 1, options.validationData, options.callbacks, async function* () {
+    return this.runEpochs('fit', options.epochs ?? 1, options.validationData, options.callbacks, async function* () {
       yield* tensorBatches(x, y, batchSize, k, shuffle ? rng : null);
     });
   }
@@ -282,7 +326,7 @@ export class Trainer {
       });
     }
     const k = this.projection.subBatches;
-    return this.runEpochs(options.epochs ?? 1, options.validationData, options.callbacks, async function* () {
+    return this.runEpochs('fitDataset', options.epochs ?? 1, options.validationData, options.callbacks, async function* () {
       const it = await dataset.iterator();
       for (;;) {
         const r = await it.next();
@@ -306,12 +350,14 @@ export class Trainer {
    */
   async toCheckpointBytes(): Promise<Uint8Array> {
     this.assertAlive('toCheckpointBytes');
+    this.inStep.check('toCheckpointBytes');
     return writeTrainerCheckpoint(this.checkpointSubject());
   }
 
   /** Restores a checkpoint written by toCheckpointBytes(); all-or-nothing (rolls back on failure). */
   fromCheckpointBytes(bytes: Uint8Array): void {
     this.assertAlive('fromCheckpointBytes');
+    this.inStep.check('fromCheckpointBytes');
     readTrainerCheckpoint(this.checkpointSubject(), bytes);
   }
 
@@ -343,22 +389,27 @@ export class Trainer {
     }
   }
 
+  /** fit()/fitDataset(): the epoch loop as the one training call; its steps run inside it. */
   private runEpochs(
+    what: 'fit' | 'fitDataset',
     epochs: number,
     validationData: FitDatasetOptions['validationData'],
     callbacks: TrainerCallbacks | TrainerCallbacks[] | undefined,
     batches: () => AsyncGenerator<Batch>,
   ): Promise<History> {
-    return runEpochs(this, {
-      epochs,
-      callbacks,
-      accuracy: this.accuracy,
-      batches,
-      validate: () => evaluateValidation(this.evaluation, validationData),
-      completeEpoch: (epoch) => {
-        this._epoch = epoch + 1;
-      },
-    });
+    return this.training.run(what, () =>
+      runEpochs(this, {
+        epochs,
+        callbacks,
+        accuracy: this.accuracy,
+        batches,
+        step: (x, y) => this.runStep(x, y),
+        validate: () => evaluateValidation(this.evaluation, validationData),
+        completeEpoch: (epoch) => {
+          this._epoch = epoch + 1;
+        },
+      }),
+    );
   }
 
   private checkpointSubject(): CheckpointSubject {

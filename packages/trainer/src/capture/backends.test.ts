@@ -13,17 +13,17 @@ afterAll(async () => {
 type Snapshot = Record<string, Float32Array | Int32Array | Uint8Array>;
 
 /** Runs one computeGradients on the active backend and reads every returned tensor to the host. */
-function snapshot(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, fisher: FisherType): Snapshot {
+async function snapshot(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, fisher: FisherType): Promise<Snapshot> {
   const cap = captureModel(model);
   const before = tf.memory().numTensors;
   const r = cap.computeGradients(x, y, categoricalCrossentropy(), { capture: true, fisher, seed: 9 });
-  const out: Snapshot = { loss: r.loss.dataSync(), outputs: r.outputs.dataSync() };
-  for (const [k, g] of Object.entries(r.grads)) out[`grad:${k}`] = g.dataSync();
+  const out: Snapshot = { loss: await r.loss.data(), outputs: await r.outputs.data() };
+  for (const [k, g] of Object.entries(r.grads)) out[`grad:${k}`] = await g.data();
   for (const [k, c] of Object.entries(r.captures ?? {})) {
-    out[`input:${k}`] = c.input.dataSync();
-    out[`outputGrad:${k}`] = c.outputGrad.dataSync();
-    if (c.inputTransposed) out[`inputTransposed:${k}`] = c.inputTransposed.dataSync();
-    if (c.outputGradTransposed) out[`outputGradTransposed:${k}`] = c.outputGradTransposed.dataSync();
+    out[`input:${k}`] = await c.input.data();
+    out[`outputGrad:${k}`] = await c.outputGrad.data();
+    if (c.inputTransposed) out[`inputTransposed:${k}`] = await c.inputTransposed.data();
+    if (c.outputGradTransposed) out[`outputGradTransposed:${k}`] = await c.outputGradTransposed.data();
   }
   const optional = (c: LayerCapture) => [c.inputTransposed, c.outputGradTransposed].filter((t): t is tf.Tensor => t !== undefined);
   tf.dispose([r.loss, r.outputs, ...Object.values(r.grads), ...Object.values(r.captures ?? {}).flatMap((c) => [c.input, c.outputGrad, ...optional(c)])]);
@@ -67,16 +67,16 @@ describe('cpu and wasm backends give the same captures and gradients', () => {
     const model = build();
     const x = tf.randomNormal([...inputShape], 0, 1, 'float32', 3);
     const y = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3).toFloat();
-    const cpu = { empirical: snapshot(model, x, y, 'empirical'), sampled: snapshot(model, x, y, 'sampled') };
-    const host = { x: x.dataSync().slice(), y: y.dataSync().slice() };
+    const cpu = { empirical: await snapshot(model, x, y, 'empirical'), sampled: await snapshot(model, x, y, 'sampled') };
+    const host = { x: (await x.data()).slice(), y: (await y.data()).slice() };
     tf.dispose([x, y]);
 
     await tf.setBackend('wasm');
     // Variables migrate to the active backend when read, so the same model runs on wasm.
     const xw = tf.tensor(host.x, [...inputShape]);
     const yw = tf.tensor(host.y, [4, 3]);
-    expectClose("empirical", cpu.empirical, snapshot(model, xw, yw, 'empirical'), 1e-5);
-    expectClose("sampled", cpu.sampled, snapshot(model, xw, yw, 'sampled'), 1e-5);
+    expectClose('empirical', cpu.empirical, await snapshot(model, xw, yw, 'empirical'), 1e-5);
+    expectClose('sampled', cpu.sampled, await snapshot(model, xw, yw, 'sampled'), 1e-5);
     tf.dispose([xw, yw]);
     model.dispose();
   });

@@ -1,17 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Conv2DLayerInfo, LayerCapture } from '@natgrad/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { categoricalCrossentropy } from '../losses/index';
 import { captureModel } from './model-capture';
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-
-function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
+async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync();
-  const y = b.dataSync();
+  const x = await a.data();
+  const y = await b.data();
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
   return m;
@@ -60,7 +56,7 @@ const batch = () => tf.randomNormal([3, 7, 7, 2], 0, 1, 'float32', 42);
 const labels = () => tf.oneHot(tf.tensor1d([2, 0, 1], 'int32'), 3).toFloat();
 
 describe.each(cases)('Conv2D padding $padding, stride $strides, dilation $dilation, bias $useBias', (c) => {
-  it('registers the geometry, equals model.predict, and captures equal tf.grads of the explicit forward', () => {
+  it('registers the geometry, equals model.predict, and captures equal tf.grads of the explicit forward', async () => {
     const model = convModel(c);
     const cap = captureModel(model);
     const info = cap.layers[0] as Conv2DLayerInfo;
@@ -83,7 +79,7 @@ describe.each(cases)('Conv2D padding $padding, stride $strides, dilation $dilati
     const y = labels();
     const ours = cap.predict(x);
     const theirs = model.predict(x) as tf.Tensor;
-    expect(maxDiff(ours, theirs)).toBeLessThan(1e-6);
+    expect(await maxDiff(ours, theirs)).toBeLessThan(1e-6);
 
     const r = cap.computeGradients(x, y, categoricalCrossentropy(), { capture: true, fisher: 'empirical', seed: 0 });
     const captures = r.captures as Record<string, LayerCapture>;
@@ -100,16 +96,16 @@ describe.each(cases)('Conv2D padding $padding, stride $strides, dilation $dilati
       return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(p)), -1)));
     };
     const [g1, g2] = tf.grads(forward)([tf.zeros([3, ...c.out, 3]), tf.zeros([3, 3])]);
-    expect(maxDiff(captures.conv.input, x)).toBe(0);
-    expect(maxDiff(captures.conv.outputGrad, g1)).toBeLessThan(1e-6);
-    expect(maxDiff(captures.head.outputGrad, g2)).toBeLessThan(1e-6);
-    expect(maxDiff(captures.head.input, tf.reshape(conv(tf.zeros([3, ...c.out, 3])), [3, -1]))).toBeLessThan(1e-5);
+    expect(await maxDiff(captures.conv.input, x)).toBe(0);
+    expect(await maxDiff(captures.conv.outputGrad, g1)).toBeLessThan(1e-6);
+    expect(await maxDiff(captures.head.outputGrad, g2)).toBeLessThan(1e-6);
+    expect(await maxDiff(captures.head.input, tf.reshape(conv(tf.zeros([3, ...c.out, 3])), [3, -1]))).toBeLessThan(1e-5);
 
     if (c.dilation === 1) {
       // tfjs can differentiate its own conv2d only without dilation.
       const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
       const ref = tf.variableGrads(() => categoricalCrossentropy().compute(y, model.apply(x, { training: true }) as tf.Tensor), vars);
-      for (const name of Object.keys(ref.grads)) expect(maxDiff(r.grads[name], ref.grads[name])).toBeLessThan(1e-5);
+      for (const name of Object.keys(ref.grads)) expect(await maxDiff(r.grads[name], ref.grads[name])).toBeLessThan(1e-5);
     } else {
       // Dilated: tfjs cannot differentiate it, so the kernel gradient is checked against the
       // definition dW[i,j,c,o] = sum_{n,p,q} x_pad[n, p*s + i*d, q*s + j*d, c] * g[n,p,q,o],
@@ -119,8 +115,8 @@ describe.each(cases)('Conv2D padding $padding, stride $strides, dilation $dilati
       const eff = 2 * c.dilation + 1;
       const padTop = c.padding === 'same' ? Math.floor(Math.max((oh - 1) * c.strides + eff - h, 0) / 2) : 0;
       const padLeft = c.padding === 'same' ? Math.floor(Math.max((ow - 1) * c.strides + eff - w, 0) / 2) : 0;
-      const xs = x.dataSync();
-      const gs = captures.conv.outputGrad.dataSync();
+      const xs = await x.data();
+      const gs = await captures.conv.outputGrad.data();
       const expected = new Float64Array(3 * 3 * cin * 3);
       for (let b = 0; b < n; b++)
         for (let p = 0; p < oh; p++)
@@ -134,7 +130,7 @@ describe.each(cases)('Conv2D padding $padding, stride $strides, dilation $dilati
                   for (let o = 0; o < 3; o++)
                     expected[((i * 3 + j) * cin + ch) * 3 + o] += xs[((b * h + row) * w + col) * cin + ch] * gs[((b * oh + p) * ow + q) * 3 + o];
               }
-      expect(maxDiff(r.grads[info.kernel], tf.tensor4d(Float32Array.from(expected), [3, 3, cin, 3]))).toBeLessThan(1e-6);
+      expect(await maxDiff(r.grads[info.kernel], tf.tensor4d(Float32Array.from(expected), [3, 3, cin, 3]))).toBeLessThan(1e-6);
     }
     tf.dispose([r.loss, r.outputs, ...Object.values(r.grads), ...Object.values(captures).flatMap((k) => [k.input, k.outputGrad])]);
     model.dispose();

@@ -55,9 +55,31 @@ export function mlp(options: { dims?: number; hidden?: number; classes?: number;
   return model;
 }
 
-/** Bit patterns of every model weight (for exact-equality assertions). */
-export function weightBits(model: tf.LayersModel): number[][] {
-  return model.weights.map((w) => Array.from(new Uint32Array(Float32Array.from(w.read().dataSync()).buffer)));
+/**
+ * Bit patterns of every model weight (for exact-equality assertions), read in one awaited
+ * transfer of all weights concatenated (WebGPU cannot read synchronously).
+ */
+export async function weightBits(model: tf.LayersModel): Promise<number[][]> {
+  return (await weightValues(model)).map((w) => Array.from(new Uint32Array(w.buffer, w.byteOffset, w.length)));
+}
+
+/** Every model weight as a Float32Array, read in one awaited transfer. */
+export async function weightValues(model: tf.LayersModel): Promise<Float32Array[]> {
+  const weights = model.weights.map((w) => w.read());
+  if (weights.length === 0) return [];
+  const flat = tf.tidy(() => tf.concat(weights.map((w) => tf.cast(tf.reshape(w, [-1]), 'float32'))));
+  try {
+    const all = Float32Array.from(await flat.data());
+    const out: Float32Array[] = [];
+    let offset = 0;
+    for (const w of weights) {
+      out.push(all.subarray(offset, offset + w.size));
+      offset += w.size;
+    }
+    return out;
+  } finally {
+    flat.dispose();
+  }
 }
 
 /** A fixed-value damping schedule that records what the trainer told it (a test spy, not a product). */

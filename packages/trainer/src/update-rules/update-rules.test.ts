@@ -1,19 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AdamW } from './adamw';
 import { Sgd } from './sgd';
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-
-function values(v: tf.Variable): number[] {
-  return Array.from(v.dataSync());
+async function values(v: tf.Variable): Promise<number[]> {
+  return Array.from(await v.data());
 }
 
 describe('Sgd', () => {
-  it('matches a hand computation of heavy-ball momentum with L2 weight decay', () => {
+  it('matches a hand computation of heavy-ball momentum with L2 weight decay', async () => {
     const w = tf.variable(tf.tensor1d([1, -2]));
     const rule = new Sgd({ momentum: 0.5, weightDecay: 0.1 });
     rule.init({ w });
@@ -22,19 +18,19 @@ describe('Sgd', () => {
     // g = d + 0.1 w = [0.3, 0.2]; buf = g; w -= 0.1 buf
     let theta = [1 - 0.03, -2 - 0.02];
     let buf = [0.3, 0.2];
-    expect(values(w)[0]).toBeCloseTo(theta[0], 6);
-    expect(values(w)[1]).toBeCloseTo(theta[1], 6);
+    expect((await values(w))[0]).toBeCloseTo(theta[0], 6);
+    expect((await values(w))[1]).toBeCloseTo(theta[1], 6);
     rule.apply(d, 0.1);
     const g = [0.2 + 0.1 * theta[0], 0.4 + 0.1 * theta[1]];
     buf = [0.5 * buf[0] + g[0], 0.5 * buf[1] + g[1]];
     theta = [theta[0] - 0.1 * buf[0], theta[1] - 0.1 * buf[1]];
-    expect(values(w)[0]).toBeCloseTo(theta[0], 6);
-    expect(values(w)[1]).toBeCloseTo(theta[1], 6);
+    expect((await values(w))[0]).toBeCloseTo(theta[0], 6);
+    expect((await values(w))[1]).toBeCloseTo(theta[1], 6);
     rule.dispose();
     tf.dispose([w, d.w]);
   });
 
-  it('nesterov and decoupled decay follow their formulas; state round-trips; memory is stable', () => {
+  it('nesterov and decoupled decay follow their formulas; state round-trips; memory is stable', async () => {
     const w = tf.variable(tf.tensor1d([1]));
     const rule = new Sgd({ momentum: 0.9, nesterov: true, weightDecay: 0.5, weightDecayMode: 'decoupled' });
     rule.init({ w });
@@ -42,17 +38,17 @@ describe('Sgd', () => {
     const before = tf.memory().numTensors;
     rule.apply(d, 0.1);
     // buf = 1; step = g + mu buf = 1.9; plus decoupled 0.5 * 1 -> w = 1 - 0.1 * 2.4
-    expect(values(w)[0]).toBeCloseTo(0.76, 6);
+    expect((await values(w))[0]).toBeCloseTo(0.76, 6);
     const state = rule.getState();
     expect(state.kind).toBe('sgd');
     rule.apply(d, 0.1);
-    const after2 = values(w)[0];
+    const after2 = (await values(w))[0];
     const reset = tf.tensor1d([0.76]);
     w.assign(reset);
     reset.dispose();
     rule.setState(state);
     rule.apply(d, 0.1);
-    expect(values(w)[0]).toBe(after2);
+    expect((await values(w))[0]).toBe(after2);
     tf.dispose(Object.values(state.tensors));
     expect(tf.memory().numTensors).toBe(before);
     rule.dispose();
@@ -77,7 +73,7 @@ describe('Sgd', () => {
 });
 
 describe('AdamW', () => {
-  it('matches a hand computation with bias correction and decoupled weight decay', () => {
+  it('matches a hand computation with bias correction and decoupled weight decay', async () => {
     const w = tf.variable(tf.tensor1d([1, 2]));
     const rule = new AdamW({ beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0.1 });
     rule.init({ w });
@@ -87,7 +83,7 @@ describe('AdamW', () => {
     const v = [0, 0];
     for (let t = 1; t <= 2; t++) {
       rule.apply({ w: ds[t - 1] }, 0.01);
-      const d = Array.from(ds[t - 1].dataSync());
+      const d = Array.from(await ds[t - 1].data());
       theta = theta.map((th, i) => {
         m[i] = 0.9 * m[i] + 0.1 * d[i];
         v[i] = 0.99 * v[i] + 0.01 * d[i] * d[i];
@@ -95,8 +91,8 @@ describe('AdamW', () => {
         const vh = v[i] / (1 - 0.99 ** t);
         return th - 0.01 * (mh / (Math.sqrt(vh) + 1e-8) + 0.1 * th);
       });
-      expect(values(w)[0]).toBeCloseTo(theta[0], 6);
-      expect(values(w)[1]).toBeCloseTo(theta[1], 6);
+      expect((await values(w))[0]).toBeCloseTo(theta[0], 6);
+      expect((await values(w))[1]).toBeCloseTo(theta[1], 6);
     }
     const state = rule.getState();
     expect(state.values.t).toBe(2);
@@ -106,7 +102,7 @@ describe('AdamW', () => {
     fresh.setState(state);
     rule.apply({ w: ds[0] }, 0.01);
     fresh.apply({ w: ds[0] }, 0.01);
-    expect(values(w2)).toEqual(values(w));
+    expect(await values(w2)).toEqual(await values(w));
     tf.dispose(Object.values(state.tensors));
     rule.dispose();
     fresh.dispose();
