@@ -3,7 +3,8 @@
  * (pi-damped inverses through @natgrad/linalg 'auto', and eigen) and precondition per layer, on the
  * cpu backend at small sizes and the wasm backend at MLP sizes (784-512-256-10, batch 1024).
  * Median of `reps` runs after one warm-up; cpu and wasm execute synchronously, and every timed call
- * ends with a one-element read to be sure. Prints a markdown table for docs/benchmarks.md.
+ * ends with a one-element read to be sure (awaited, as every backend allows). Prints a markdown
+ * table for docs/benchmarks.md.
  *   pnpm --filter @natgrad/curvature bench [-- --quick]
  */
 import * as tf from '@tensorflow/tfjs';
@@ -41,12 +42,12 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function time(reps: number, fn: () => void): number {
-  fn();
+async function time(reps: number, fn: () => unknown): Promise<number> {
+  await fn();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    fn();
+    await fn();
     ts.push(performance.now() - t0);
   }
   return median(ts);
@@ -73,9 +74,9 @@ async function run(c: Case, reps: number): Promise<string[]> {
   const vars = { [kernel.name]: kernel, [bias.name]: bias };
   const batch = { captures: { [layer.name]: { input, outputGrad } }, grads: {}, batchSize: c.batch };
   const grads = { [kernel.name]: kernel as tf.Tensor, [bias.name]: bias as tf.Tensor };
-  const sync = (t: tf.Tensor) => {
+  const sync = async (t: tf.Tensor) => {
     const one = tf.tidy(() => tf.slice(tf.reshape(t, [-1]), [0], [1]));
-    one.dataSync();
+    await one.data();
     one.dispose();
   };
   const rows: string[] = [];
@@ -83,17 +84,17 @@ async function run(c: Case, reps: number): Promise<string[]> {
   for (const mode of ['pi', 'eigen'] as const) {
     const est = kfac({ damping: mode });
     est.init([layer], vars);
-    const stats = mode === 'pi' ? time(reps, () => est.updateStatistics(batch)) : Number.NaN;
-    if (mode === 'eigen') est.updateStatistics(batch);
-    const inv = time(Math.max(1, Math.ceil(reps / 2)), () => est.refreshInverses(1e-3));
-    const pre = time(reps, () => {
+    const stats = mode === 'pi' ? await time(reps, () => est.updateStatistics(batch)) : Number.NaN;
+    if (mode === 'eigen') await est.updateStatistics(batch);
+    const inv = await time(Math.max(1, Math.ceil(reps / 2)), () => est.refreshInverses(1e-3));
+    const pre = await time(reps, async () => {
       const out = est.precondition(grads);
-      sync(out[kernel.name]);
+      await sync(out[kernel.name]);
       tf.dispose(Object.values(out));
     });
-    const mul = time(reps, () => {
+    const mul = await time(reps, async () => {
       const out = est.multiply(grads);
-      sync(out[kernel.name]);
+      await sync(out[kernel.name]);
       tf.dispose(Object.values(out));
     });
     const m = est.memory();
@@ -102,11 +103,11 @@ async function run(c: Case, reps: number): Promise<string[]> {
   }
   const d = diagonal();
   d.init([layer], vars);
-  const dStats = time(reps, () => d.updateStatistics(batch));
-  const dInv = time(reps, () => d.refreshInverses(1e-3));
-  const dPre = time(reps, () => {
+  const dStats = await time(reps, () => d.updateStatistics(batch));
+  const dInv = await time(reps, () => d.refreshInverses(1e-3));
+  const dPre = await time(reps, async () => {
     const out = d.precondition(grads);
-    sync(out[kernel.name]);
+    await sync(out[kernel.name]);
     tf.dispose(Object.values(out));
   });
   const dm = d.memory();

@@ -7,7 +7,8 @@
  *               (Kingma & Ba 2015, Algorithm 1, v_t); needs no captures, always the training labels.
  * With D the debiased statistic, p = `power` (1: natural gradient, 0.5: Adam-like) and lambda the damping:
  *   precondition(g) = g / (D^p + lambda),   multiply(v) = D^p * v.
- * Every parameter is its own block (name = variable name).
+ * Every parameter is its own block (name = variable name). The only device read is refreshInverses'
+ * finiteness check (one packed read, awaited: WebGPU cannot read synchronously).
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -101,6 +102,7 @@ export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> im
 
   init(layers: readonly LayerInfo[], variables: Record<string, tf.Variable>): void {
     this.live('init', false);
+    this.notRunning('init');
     let params: { name: string; shape: number[] }[];
     if (this.mode === 'fisher') {
       checkLayers('diagonal', layers, variables);
@@ -125,7 +127,8 @@ export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> im
     this.steps = 0;
   }
 
-  updateStatistics(batch: CurvatureBatch): void {
+  /** Folds the batch in; no device read, so the work is done before the promise is returned. */
+  async updateStatistics(batch: CurvatureBatch): Promise<void> {
     const slots = this.live('updateStatistics');
     if (batch === null || typeof batch !== 'object') {
       throw new NatgradError('INVALID_ARGUMENT', 'diagonal.updateStatistics: not a CurvatureBatch.', {
@@ -164,24 +167,41 @@ export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> im
     this.steps++;
   }
 
-  refreshInverses(damping: number): void {
+  async refreshInverses(damping: number): Promise<void> {
     const slots = this.live('refreshInverses');
+    this.notRunning('refreshInverses');
     checkDamping('diagonal', damping);
     this.requireStatistics('refreshInverses');
+    // The cache is built before the read, from the statistics as they are now (a batch folded in
+    // while the read is awaited belongs to the next refresh); the read only decides whether to keep it.
+    const inverses = this.buildInverses(slots, damping);
     const sums = tf.tidy(() => tf.stack(slots.map((s) => tf.sum(s.stat))));
-    const host = sums.dataSync();
-    sums.dispose();
-    slots.forEach((s, i) => {
-      if (!Number.isFinite(host[i])) {
-        throw new NatgradError('NON_FINITE_INPUT', `diagonal: the statistics of "${s.name}" are not finite.`, {
+    await this.installRefresh(damping, async () => {
+      let host: Float32Array;
+      try {
+        host = (await sums.data()) as Float32Array;
+      } catch (err) {
+        tf.dispose(inverses);
+        throw err;
+      } finally {
+        sums.dispose();
+      }
+      const bad = slots.findIndex((_, i) => !Number.isFinite(host[i]));
+      if (bad >= 0) {
+        tf.dispose(inverses);
+        throw new NatgradError('NON_FINITE_INPUT', `diagonal: the statistics of "${slots[bad].name}" are not finite.`, {
           expected: 'finite statistics',
-          received: `sum = ${host[i]}`,
+          received: `sum = ${host[bad]}`,
           fix: 'a non-finite loss or gradient reached updateStatistics; fix the divergence and restore the last good state',
         });
       }
+      return inverses;
     });
-    const inverses = slots.map((s) => tf.tidy(() => tf.reciprocal(tf.add(this.scaled(s), damping))));
-    this.replaceInverses(inverses, damping);
+  }
+
+  /** 1 / (D^p + lambda) of every slot, on the device (the caller owns the tensors). */
+  private buildInverses(slots: Slot[], damping: number): tf.Tensor[] {
+    return slots.map((s) => tf.tidy(() => tf.reciprocal(tf.add(this.scaled(s), damping))));
   }
 
   precondition(grads: ParamMap): ParamMap {
@@ -227,9 +247,15 @@ export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> im
     };
   }
 
-  /** Restores statistics and step count (copies) and recomputes the inverses at the saved damping. */
+  /**
+   * Restores statistics and step count (copies) and recomputes the inverses at the saved damping.
+   * The recompute is refreshInverses without its finiteness read (setState is synchronous and the
+   * cache is device-only): a non-finite saved statistic gives a non-finite cache, which the
+   * trainer's per-step finiteness check reports at the first step.
+   */
   setState(state: StateDict): void {
     const slots = this.live('setState');
+    this.notRunning('setState');
     const { steps, damping, rescale } = readEmaState('diagonal', state, KIND, VERSION, this.decay);
     checkStateLayout(
       'diagonal',
@@ -246,7 +272,7 @@ export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> im
     );
     this.steps = steps;
     this.clearInverses();
-    if (damping !== null && steps > 0) this.refreshInverses(damping);
+    if (damping !== null && steps > 0) this.replaceInverses(this.buildInverses(slots, damping), damping);
   }
 
   /** D^p with the debiased D (call inside tidy). */

@@ -13,7 +13,7 @@
  *   so dW_n is formed by a batched matMul [N, P, out], in chunks of examples to bound the memory.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerCapture, LayerInfo } from '@natgrad/core';
+import { type LayerCapture, type LayerInfo, sumTensors } from '@natgrad/core';
 import { inputRows, outputRows, toKernelOrder } from '../kfac/factors';
 import { matMulTransposeA } from '../shared/matmul';
 import { kernelShape, outSize } from '../shared/block-matrix';
@@ -23,8 +23,15 @@ const CHUNK_FLOATS = 1 << 24;
 
 /**
  * diag F for the kernel (kernel-shaped) and bias ([out]) of one layer. The caller owns the result.
+ * `chunkFloats` bounds the floats of one chunk of per-example gradients (tests lower it to sum
+ * many chunks).
  */
-export function fisherDiagonal(layer: LayerInfo, capture: LayerCapture, batchSize: number): { kernel: tf.Tensor; bias?: tf.Tensor } {
+export function fisherDiagonal(
+  layer: LayerInfo,
+  capture: LayerCapture,
+  batchSize: number,
+  chunkFloats = CHUNK_FLOATS,
+): { kernel: tf.Tensor; bias?: tf.Tensor } {
   return tf.tidy(() => {
     const x = inputRows(layer, capture.input);
     const og = outputRows(layer, capture.outputGrad);
@@ -39,7 +46,7 @@ export function fisherDiagonal(layer: LayerInfo, capture: LayerCapture, batchSiz
       const p = x.shape[1];
       const x3 = tf.reshape(x, [batchSize, rowsPerExample, p]) as tf.Tensor3D;
       const g3 = tf.reshape(og, [batchSize, rowsPerExample, out]) as tf.Tensor3D;
-      const chunk = Math.max(1, Math.floor(CHUNK_FLOATS / (p * out)));
+      const chunk = Math.max(1, Math.floor(chunkFloats / (p * out)));
       const parts: tf.Tensor[] = [];
       for (let start = 0; start < batchSize; start += chunk) {
         const size = Math.min(chunk, batchSize - start);
@@ -51,7 +58,8 @@ export function fisherDiagonal(layer: LayerInfo, capture: LayerCapture, batchSiz
           }),
         );
       }
-      kernel = tf.mul(parts.length === 1 ? parts[0] : tf.addN(parts), batchSize);
+      // sumTensors, not tf.addN: 8 or more chunks exceed WebGPU's 8 storage buffers per shader stage.
+      kernel = tf.mul(parts.length === 1 ? parts[0] : sumTensors(parts), batchSize);
       bias = layer.bias === null ? undefined : tf.mul(tf.sum(tf.square(tf.sum(g3, 1)), 0), batchSize);
     }
     // Rows of a conv's statistic are channel-major (see patches.ts); the variable is in kernel order.

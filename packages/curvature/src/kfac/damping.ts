@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
-import { type LinalgMethod, dampedInverses, eigh } from '@natgrad/linalg';
+import { type EighResult, type LinalgMethod, dampedInverses, eigh } from '@natgrad/linalg';
 import { matMulT } from '../shared/matmul';
 
 export type DampingMode = 'pi' | 'eigen';
@@ -54,21 +54,26 @@ function piDampings(
 }
 
 /**
- * Damped inverses of every block from its (debiased, undamped) factors. One device read: the traces
- * and element sums of all factors (the sums make a NaN anywhere in a factor visible).
+ * Damped inverses of every block from its (debiased, undamped) factors, which stay the caller's
+ * and must stay alive until the promise settles. One device read, awaited: the traces and element
+ * sums of all factors (the sums make a NaN anywhere in a factor visible), packed in one tensor.
  */
-export function computeInverses(
+export async function computeInverses(
   factors: readonly { name: string; a: tf.Tensor2D; g: tf.Tensor2D }[],
   damping: number,
   mode: DampingMode,
   method: LinalgMethod,
   previous: readonly BlockInverse[] | null = null,
-): BlockInverse[] {
+): Promise<BlockInverse[]> {
   const summary = tf.tidy(() =>
     tf.stack(factors.flatMap(({ a, g }) => [tf.sum(tf.mul(a, tf.eye(a.shape[0]))), tf.sum(tf.mul(g, tf.eye(g.shape[0]))), tf.sum(a), tf.sum(g)])),
   );
-  const host = summary.dataSync();
-  summary.dispose();
+  let host: Float32Array;
+  try {
+    host = (await summary.data()) as Float32Array;
+  } finally {
+    summary.dispose();
+  }
   factors.forEach(({ name }, i) => {
     for (let k = 0; k < 4; k++) {
       if (!Number.isFinite(host[4 * i + k])) {
@@ -92,7 +97,7 @@ export function computeInverses(
     // The previous inverses warm-start Newton-Schulz (other methods ignore them): factors move
     // slowly under the EMA, so a few iterations from the old inverse replace a cold start.
     const warmStarts = previous?.flatMap((p) => (p.kind === 'pi' ? [p.aInv, p.gInv] : [undefined, undefined]));
-    const inverses = dampedInverses(matrices, dampings, warmStarts === undefined ? { method } : { method, warmStarts });
+    const inverses = await dampedInverses(matrices, dampings, warmStarts === undefined ? { method } : { method, warmStarts });
     return lambdas.map((l, i) => ({
       kind: 'pi',
       aInv: inverses[2 * i],
@@ -104,10 +109,10 @@ export function computeInverses(
   const done: BlockInverse[] = [];
   try {
     for (const { a, g } of factors) {
-      const ea = eigh(a, { method });
-      let eg: ReturnType<typeof eigh>;
+      const ea = await eigh(a, { method });
+      let eg: EighResult;
       try {
-        eg = eigh(g, { method });
+        eg = await eigh(g, { method });
       } catch (err) {
         tf.dispose([ea.values, ea.vectors]);
         throw err;

@@ -8,7 +8,9 @@
  *   - precondition(g) = F_damped^-1 g and multiply(v) = F v with the undamped debiased factors
  *     (FOP needs both, fop-spec.md step 3 and 5);
  *   - optional KL clipping with kfac-pytorch's rule (kl-clip.ts).
- * Cadences belong to the trainer; nothing on the step path reads the device.
+ * Cadences belong to the trainer; nothing on the step path reads the device. The calls that may
+ * read it (refreshInverses: a summary of the factors, and the factors themselves on the host
+ * linear-algebra paths) are asynchronous, because WebGPU cannot read synchronously.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -37,7 +39,7 @@ import { checkStateLayout, readEmaState, restoreStatistics } from '../shared/sta
 import { type BlockInverse, type DampingMode, type LinalgMethod, applyInverse, computeInverses, disposeInverse, inverseBytes } from './damping';
 import { inverseTensors, inverseValues, restoreInverses } from './inverse-state';
 import { batchFactors } from './factors';
-import { type WorkerSlot, gramTerms, pullFactors, pushFactors, workerKeys } from './worker-statistics';
+import { type WorkerSlot, gramTerms, pullFactors, pushFactors, requireHostBackend, workerKeys } from './worker-statistics';
 
 export interface KfacOptions extends EmaEstimatorOptions {
   /** 'pi': pi-corrected factored damping (default); 'eigen': exact damping in the eigenbasis. */
@@ -51,6 +53,8 @@ export interface KfacOptions extends EmaEstimatorOptions {
    * the Gram products run on a second CPU core while training goes on, and the estimator waits for
    * them only when it needs the factors (inverse refresh, multiply, factors, getState). Same values
    * as without it on the same backend. The worker stays owned by the caller (terminate it after use).
+   * Only on the 'cpu' and 'wasm' backends (UNSUPPORTED_BACKEND elsewhere): it copies every capture
+   * to the host, which a GPU backend cannot do synchronously and has no reason to.
    */
   statisticsWorker?: StatisticsWorker;
 }
@@ -96,6 +100,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
         fix: 'await createStatisticsWorker() and pass the worker, or omit statisticsWorker',
       });
     }
+    if (w !== undefined) requireHostBackend('kfac', tf.getBackend());
     if (!METHODS.includes(this.inverseMethod)) {
       throw new NatgradError('INVALID_ARGUMENT', 'kfac: unknown inverseMethod.', {
         expected: METHODS.map((m) => `'${m}'`).join(', '),
@@ -121,6 +126,8 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
 
   init(layers: readonly LayerInfo[], variables: Record<string, tf.Variable>): void {
     this.live('init', false);
+    this.notRunning('init');
+    if (this.statisticsWorker !== undefined) requireHostBackend('kfac.init', tf.getBackend());
     checkLayers('kfac', layers, variables);
     this.release();
     this.slots = layers.map((layer) => {
@@ -132,13 +139,18 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     this.statisticsWorker?.allocate(Object.fromEntries(this.slots.flatMap((s) => [[s.keys.a, s.a.shape[0]], [s.keys.g, s.g.shape[0]]])));
   }
 
-  updateStatistics(batch: CurvatureBatch): void {
+  /**
+   * Folds the batch in. Nothing here reads the device, so the work is done (or handed to the
+   * worker) before the promise is returned; it is asynchronous for the contract's sake.
+   */
+  async updateStatistics(batch: CurvatureBatch): Promise<void> {
     const slots = this.live('updateStatistics');
     const n = checkBatchSize('kfac', batch);
     // Check every capture before touching any statistic, so a bad batch leaves the state intact.
     const captures = slots.map((s) => getCapture('kfac', batch, s.layer));
     const worker = this.statisticsWorker;
     if (worker !== undefined) {
+      requireHostBackend('kfac.updateStatistics', tf.getBackend());
       // No tf.tidy around the worker's reads: a host read inside a tidy scope is ~10x slower.
       const terms = slots.flatMap((s, i) => gramTerms(s, captures[i], n));
       try {
@@ -160,22 +172,28 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     this.steps++;
   }
 
-  refreshInverses(damping: number): void {
+  async refreshInverses(damping: number): Promise<void> {
     const slots = this.live('refreshInverses');
+    this.notRunning('refreshInverses');
     checkDamping('kfac', damping);
     this.requireStatistics('refreshInverses');
     this.waitForStatistics();
     const c = debiasScale(this.decay, this.steps);
+    // Debiased copies: the refresh works on them across its awaits, so a batch folded in meanwhile
+    // does not reach this cache (it belongs to the next refresh).
     const factors = slots.map((s) => ({
       name: s.layer.name,
       a: tf.mul(s.a, c) as tf.Tensor2D,
       g: tf.mul(s.g, c) as tf.Tensor2D,
     }));
-    try {
-      this.replaceInverses(computeInverses(factors, damping, this.damping, this.inverseMethod, this.inverses), damping);
-    } finally {
-      for (const f of factors) tf.dispose([f.a, f.g]);
-    }
+    const previous = this.inverses;
+    await this.installRefresh(damping, async () => {
+      try {
+        return await computeInverses(factors, damping, this.damping, this.inverseMethod, previous);
+      } finally {
+        for (const f of factors) tf.dispose([f.a, f.g]);
+      }
+    });
   }
 
   precondition(grads: ParamMap): ParamMap {
@@ -278,12 +296,15 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
   /**
    * Restores factors and step count (copies; the state stays owned by the caller) and the inverse
    * cache: restored as saved when the state carries it for this damping mode (bit-identical
-   * resume), otherwise recomputed from the restored factors at the saved damping (kfac-pytorch's
-   * rule, e.g. for a state saved in the other damping mode). A state saved with another decay keeps
-   * its debiased factors: the raw EMA is rescaled to this estimator's decay.
+   * resume). Otherwise (a state saved in the other damping mode) the cache is to be recomputed
+   * from the restored factors at the saved damping (kfac-pytorch's rule); that reads the device,
+   * which a synchronous setState cannot, so it is left to the caller: pendingRefresh says at which
+   * damping, and precondition() refuses until `await refreshInverses(pendingRefresh)`. A state
+   * saved with another decay keeps its debiased factors: the raw EMA is rescaled to this decay.
    */
   setState(state: StateDict): void {
     const slots = this.live('setState');
+    this.notRunning('setState');
     const { steps, damping, rescale } = readEmaState('kfac', state, KIND, VERSION, this.decay);
     checkStateLayout(
       'kfac',
@@ -314,7 +335,7 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     this.steps = steps;
     this.clearInverses();
     if (damping === null || steps === 0) return;
-    if (cached === null) this.refreshInverses(damping);
+    if (cached === null) this.rebuildDamping = damping;
     else this.replaceInverses(cached, damping);
   }
 

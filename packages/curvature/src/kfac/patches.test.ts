@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { convProblem, flat, relError } from '../testing/brute-force';
 import { extractPatches } from './patches';
 
@@ -12,22 +12,18 @@ const GEOMETRIES = [
 ] as const;
 
 describe('extractPatches', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
-
   for (const g of GEOMETRIES) {
-    it(`matches brute-force im2col and tf.conv2d (${g.label})`, () => {
-      const p = convProblem(11, { n: 2, cin: 2, cout: 3, size: [...g.size], kernel: [...g.kernel], strides: [...g.strides], dilation: [...g.dilation], padding: g.padding });
+    it(`matches brute-force im2col and tf.conv2d (${g.label})`, async () => {
+      const p = await convProblem(11, { n: 2, cin: 2, cout: 3, size: [...g.size], kernel: [...g.kernel], strides: [...g.strides], dilation: [...g.dilation], padding: g.padding });
       const before = tf.memory().numTensors;
       const patches = extractPatches(p.x, p.layer);
       expect(tf.memory().numTensors).toBe(before + 1);
       expect(patches.shape).toEqual([p.patches.length, g.kernel[0] * g.kernel[1] * 2]);
-      expect(relError(patches.dataSync(), flat(p.patches))).toBeLessThan(1e-7);
+      expect(relError(await patches.data(), flat(p.patches))).toBeLessThan(1e-7);
       // The forward of the model itself: patches x kernel flattened [kh*kw*cin, cout] is the conv.
       const viaPatches = tf.tidy(() => tf.matMul(patches, tf.reshape(p.kernel, [-1, 3])));
       const conv = tf.tidy(() => tf.reshape(tf.conv2d(p.x, p.kernel as unknown as tf.Tensor4D, [...g.strides], g.padding, 'NHWC', [...g.dilation]), [-1, 3]));
-      expect(relError(viaPatches.dataSync(), conv.dataSync())).toBeLessThan(1e-5);
+      expect(relError(await viaPatches.data(), await conv.data())).toBeLessThan(1e-5);
       tf.dispose([patches, viaPatches, conv]);
       p.dispose();
     });

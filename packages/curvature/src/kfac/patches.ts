@@ -56,6 +56,7 @@ export function extractPatchesChannelMajor(input: tf.Tensor4D, layer: Conv2DLaye
   const taps = kh * kw;
   const c = input.shape[3];
   return tf.tidy(() => {
+    // A rank-4 pad (NHWC, the rank getCapture checks): tfjs-webgpu pads ranks 5 and 6 wrongly.
     const padded = pads.some((p) => p > 0)
       ? tf.pad(input, [
           [0, 0],

@@ -7,9 +7,29 @@
  * The worker runs the op sequence of batchFactors(), including the kernel-order gather of Conv2D A
  * factors (sent as the term's permutation), so its averages are the variables' values bit for bit
  * (tested) and A·W·G can be computed there for every block.
+ *
+ * Host-only by design: a worker copies tensors to and from the host synchronously (accumulate,
+ * pushFactors), which only backends with host storage allow. requireHostBackend() refuses the
+ * worker everywhere else, so these synchronous copies never run on WebGPU.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { GramTerm, LayerCapture, LayerInfo, StatisticsWorker } from '@natgrad/core';
+import { type GramTerm, type LayerCapture, type LayerInfo, NatgradError, type StatisticsWorker } from '@natgrad/core';
+
+/** Backends whose tensors live in host memory, so that a statistics worker can copy them synchronously. */
+export const HOST_BACKENDS: readonly string[] = ['cpu', 'wasm'];
+
+/**
+ * Refuses a statistics worker unless the current backend keeps tensors on the host. `backend` is
+ * the current tfjs backend name (null before any is chosen: the caller checks again later).
+ */
+export function requireHostBackend(what: string, backend: string | null): void {
+  if (backend === null || HOST_BACKENDS.includes(backend)) return;
+  throw new NatgradError('UNSUPPORTED_BACKEND', `${what}: a statistics worker needs a backend with host storage.`, {
+    expected: `the ${HOST_BACKENDS.map((b) => `'${b}'`).join(' or ')} backend with statisticsWorker (it copies every capture to the host, synchronously)`,
+    received: `backend '${backend}'`,
+    fix: 'drop statisticsWorker on this backend: a GPU computes the Gram products on the device in parallel, so a worker would only add host copies',
+  });
+}
 import { hasKernelPermutation, inputRows, kernelOrderIndex, outputRows } from './factors';
 
 export interface WorkerSlot {
@@ -68,7 +88,10 @@ export function pullFactors(worker: StatisticsWorker, slots: readonly WorkerSlot
   }
 }
 
-/** Copies the slots' variables into the worker (the inverse of pullFactors). */
+/**
+ * Copies the slots' variables into the worker (the inverse of pullFactors). Synchronous reads on
+ * purpose: a worker only runs on host backends (requireHostBackend), where they are plain copies.
+ */
 export function pushFactors(worker: StatisticsWorker, slots: readonly WorkerSlot[]): void {
   const values: Record<string, Float32Array> = {};
   for (const s of slots) {

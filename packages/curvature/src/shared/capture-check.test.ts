@@ -1,16 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { denseProblem } from '../testing/brute-force';
 import { checkCapture } from './capture-check';
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-
 describe('checkCapture: the optional transposed Dense tensors', () => {
-  it('accepts exact transposes and refuses wrong shapes, dtypes and disposed tensors with SHAPE_MISMATCH', () => {
-    const p = denseProblem(7, 4, 3, 2);
+  it('accepts exact transposes and refuses wrong shapes, dtypes and disposed tensors with SHAPE_MISMATCH', async () => {
+    const p = await denseProblem(7, 4, 3, 2);
     const good = { inputTransposed: tf.zeros([3, 4]), outputGradTransposed: tf.zeros([2, 4]) };
     expect(() => checkCapture('kfac', p.layer, { ...p.capture, ...good }, 4)).not.toThrow();
     const disposed = tf.zeros([3, 4]);

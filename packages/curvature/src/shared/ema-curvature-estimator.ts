@@ -5,6 +5,12 @@
  * built at, the memory report, and KL clipping over every covered parameter (kl-clip.ts). A
  * subclass keeps one slot per block (its statistics variables) and one cache entry per slot, and
  * says how to release and measure them; this class decides when that happens.
+ *
+ * Asynchronous calls (WebGPU reads the device only asynchronously): a refresh computes its cache
+ * from copies of the statistics across awaits, then installs it. Meanwhile updateStatistics,
+ * precondition and multiply work on the previous cache; init, setState and a second refresh are
+ * refused with CONCURRENT_CALL (the refresh would overwrite what they installed), and dispose()
+ * makes the refresh discard its result and reject with DISPOSED, so nothing leaks either way.
  */
 import { type CurvatureBlock, type JsonValue, type MemoryReport, NatgradError, type ParamMap } from '@natgrad/core';
 import { applyKlClip } from './kl-clip';
@@ -22,9 +28,16 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
   protected inverses: Inverse[] | null = null;
   /** The damping the cache was built with: saved in the state so that a restore can rebuild it. */
   protected lastDamping: number | null = null;
+  /**
+   * The damping setState() could not rebuild the cache at (a state without a usable cache: setState
+   * is synchronous, rebuilding reads the device); null otherwise. See pendingRefresh.
+   */
+  protected rebuildDamping: number | null = null;
   /** Batches folded into the statistics since init(). */
   protected steps = 0;
   private disposed = false;
+  /** The call that is running across an await (a refresh), or null. */
+  private running: string | null = null;
 
   /** `owner` names the estimator in every error message ('kfac', 'diagonal'). */
   protected constructor(protected readonly owner: string) {}
@@ -34,7 +47,17 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
     return this.steps;
   }
 
-  scaleUpdate(directions: ParamMap, grads: ParamMap, learningRate: number): number {
+  /**
+   * The damping to rebuild the inverse cache at, when setState() restored statistics but not their
+   * cache (a KFAC state saved in the other damping mode); null when nothing is pending. setState
+   * is synchronous (Stateful) and a rebuild reads the device, so the caller finishes the restore
+   * with `await estimator.refreshInverses(estimator.pendingRefresh)` before the next precondition().
+   */
+  get pendingRefresh(): number | null {
+    return this.rebuildDamping;
+  }
+
+  async scaleUpdate(directions: ParamMap, grads: ParamMap, learningRate: number): Promise<number> {
     this.live('scaleUpdate');
     if (this.klClip === undefined) return 1;
     checkLearningRate(this.owner, learningRate);
@@ -64,7 +87,8 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
 
   /** The state values every EMA estimator saves; readEmaState() (state-check.ts) reads them back. */
   protected emaStateValues(): Record<string, JsonValue> {
-    return { steps: this.steps, decay: this.decay, damping: this.lastDamping };
+    // A pending rebuild is saved as the cache's damping, so a state saved before it stays complete.
+    return { steps: this.steps, decay: this.decay, damping: this.lastDamping ?? this.rebuildDamping };
   }
 
   protected abstract blockName(slot: Slot): string;
@@ -80,6 +104,49 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
     return this.slots as Slot[];
   }
 
+  /** Refuses `what` (init, setState, refreshInverses) while a refresh is running across an await. */
+  protected notRunning(what: string): void {
+    if (this.running === null) return;
+    throw new NatgradError('CONCURRENT_CALL', `${this.owner}.${what} was called while ${this.owner}.${this.running} is still running.`, {
+      expected: `${this.owner}.${this.running} settled before ${this.owner}.${what}`,
+      received: `${this.owner}.${what} during an unfinished ${this.owner}.${this.running}`,
+      fix: `await ${this.owner}.${this.running}() before calling ${what}()`,
+    });
+  }
+
+  /**
+   * Builds a new cache with `build` (which may await the device) and installs it at `damping`.
+   * The caller has checked its arguments; `build` works on copies of the statistics that it owns.
+   * If dispose() ran meanwhile the new cache is released and the call rejects with DISPOSED.
+   */
+  protected async installRefresh(damping: number, build: () => Promise<Inverse[]>): Promise<void> {
+    this.notRunning('refreshInverses');
+    this.running = 'refreshInverses';
+    let inverses: Inverse[];
+    try {
+      inverses = await build();
+    } catch (err) {
+      // dispose() may have released what the build was using (e.g. a warm start): say so.
+      throw this.disposed ? this.disposedWhileRefreshing(err) : err;
+    } finally {
+      this.running = null;
+    }
+    if (this.disposed) {
+      for (const inv of inverses) this.disposeInverse(inv);
+      throw this.disposedWhileRefreshing(undefined);
+    }
+    this.replaceInverses(inverses, damping);
+  }
+
+  private disposedWhileRefreshing(cause: unknown): NatgradError {
+    return new NatgradError('DISPOSED', `${this.owner}: dispose() was called while refreshInverses was running.`, {
+      expected: 'the estimator alive until refreshInverses settles',
+      received: 'dispose() during refreshInverses (its new cache was released)',
+      fix: 'await refreshInverses() before dispose()',
+      cause,
+    });
+  }
+
   protected requireStatistics(what: string): void {
     if (this.steps === 0) {
       throw new NatgradError('NOT_INITIALIZED', `${this.owner}.${what} before any updateStatistics().`, {
@@ -91,6 +158,13 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
   }
 
   protected requireInverses(what: string): Inverse[] {
+    if (this.inverses === null && this.rebuildDamping !== null) {
+      throw new NatgradError('NOT_INITIALIZED', `${this.owner}.${what}: the inverse cache of the restored state must be rebuilt.`, {
+        expected: 'refreshInverses(damping) after a setState() whose state had no usable inverse cache',
+        received: `statistics restored, cache pending at damping ${this.rebuildDamping}`,
+        fix: 'await estimator.refreshInverses(estimator.pendingRefresh) once after setState()',
+      });
+    }
     if (this.inverses === null) {
       throw new NatgradError('NOT_INITIALIZED', `${this.owner}.${what} before refreshInverses().`, {
         expected: 'updateStatistics() then refreshInverses(damping) at least once',
@@ -98,7 +172,7 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
         fix: 'call refreshInverses(damping) on the first step (the trainer does this on its inverse cadence)',
       });
     }
-    return this.inverses;
+    return this.inverses as Inverse[];
   }
 
   /** Installs a freshly built cache, releasing the previous one. */
@@ -112,6 +186,7 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
     for (const inv of this.inverses ?? []) this.disposeInverse(inv);
     this.inverses = null;
     this.lastDamping = null;
+    this.rebuildDamping = null;
   }
 
   /** Releases statistics and cache (init() again or dispose() follows). */

@@ -2,6 +2,8 @@
  * Test-only brute force (not exported from the package): explicitly written tiny forwards whose
  * per-example gradients come from tf.grad one example at a time, float64 JS loops for expectations,
  * Kronecker products and dense solves. Nothing here shares code with the estimators under test.
+ * The problems are built with asynchronous reads (one per problem) and ops WebGPU computes
+ * correctly (no pad above rank 4), so the curvature tests run unchanged on every backend.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Conv2DLayerInfo, DenseLayerInfo, LayerCapture } from '@natgrad/core';
@@ -49,7 +51,29 @@ export interface DenseProblem {
 
 let counter = 0;
 
-export function denseProblem(seed: number, n: number, inputSize: number, outputSize: number, useBias = true): DenseProblem {
+/**
+ * Reads several tensors in one transfer (flattened, concatenated) and disposes them. Returns
+ * their values as plain arrays, in order.
+ */
+async function readAll(tensors: readonly tf.Tensor[]): Promise<number[][]> {
+  const packed = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
+  let values: Float32Array;
+  try {
+    values = (await packed.data()) as Float32Array;
+  } finally {
+    packed.dispose();
+    tf.dispose(tensors as tf.Tensor[]);
+  }
+  const out: number[][] = [];
+  let offset = 0;
+  for (const t of tensors) {
+    out.push(Array.from(values.subarray(offset, offset + t.size)));
+    offset += t.size;
+  }
+  return out;
+}
+
+export async function denseProblem(seed: number, n: number, inputSize: number, outputSize: number, useBias = true): Promise<DenseProblem> {
   const r = rng(seed);
   const name = `d${seed}_${counter++}`;
   const layer: DenseLayerInfo = { kind: 'dense', name, kernel: `${name}/kernel`, bias: useBias ? `${name}/bias` : null, inputSize, outputSize };
@@ -60,23 +84,25 @@ export function denseProblem(seed: number, n: number, inputSize: number, outputS
   const forward = (xs: tf.Tensor2D, k: tf.Tensor, b: tf.Tensor | null) => (b === null ? tf.matMul(xs, k) : tf.add(tf.matMul(xs, k), b));
   const s = tf.tidy(() => forward(x, kernel, bias));
   const outputGrad = tf.tidy(() => tf.grad((sv: tf.Tensor) => tf.div(rowLoss(sv, t), n))(s));
-  const perExampleOutputGrads: number[][] = [];
-  const perExampleGrads: number[][] = [];
+  // Per example: the output gradient, then the gradient of every parameter; read at once below.
+  const perExample: tf.Tensor[] = [];
+  const params = bias === null ? [kernel] : [kernel, bias];
   for (let i = 0; i < n; i++) {
     const xi = tf.slice(x, [i, 0], [1, inputSize]);
     const ti = tf.slice(t, [i, 0], [1, outputSize]);
     const si = tf.tidy(() => forward(xi, kernel, bias));
-    const gi = tf.tidy(() => tf.grad((sv: tf.Tensor) => rowLoss(sv, ti))(si));
-    perExampleOutputGrads.push(Array.from(gi.dataSync()));
-    const params = bias === null ? [kernel] : [kernel, bias];
+    perExample.push(tf.tidy(() => tf.grad((sv: tf.Tensor) => rowLoss(sv, ti))(si)));
     const grads = tf.tidy(() => {
       const { grads: gs } = tf.variableGrads(() => rowLoss(forward(xi, kernel, bias), ti), params);
       return params.map((p) => gs[p.name]);
     });
-    perExampleGrads.push(grads.flatMap((g) => Array.from(g.dataSync())));
-    tf.dispose([xi, ti, si, gi, ...grads]);
+    perExample.push(tf.tidy(() => tf.concat(grads.map((g) => tf.reshape(g, [-1])))));
+    tf.dispose([xi, ti, si, ...grads]);
   }
   tf.dispose([s, t]);
+  const values = await readAll(perExample);
+  const perExampleOutputGrads = values.filter((_, k) => k % 2 === 0);
+  const perExampleGrads = values.filter((_, k) => k % 2 === 1);
   return {
     layer,
     x,
@@ -97,20 +123,27 @@ function padBefore(size: number, k: number, s: number, d: number, padding: 'same
   return { out, before: Math.floor(Math.max(0, (out - 1) * s + ek - size) / 2) };
 }
 
-/** The kernel with (d - 1) zero taps between neighbours, so a plain conv equals the dilated one. */
+/**
+ * The kernel with (d - 1) zero taps between neighbours, so a plain conv equals the dilated one.
+ * The channel axes are merged so that every pad is of rank 3 at most: tfjs-webgpu returns wrong
+ * values for pads of rank 5 and 6.
+ */
 function dilateKernel(k: tf.Tensor4D, dh: number, dw: number): tf.Tensor4D {
   const [kh, kw, ci, co] = k.shape;
-  let out: tf.Tensor = k;
+  const channels = ci * co;
+  let out: tf.Tensor = tf.reshape(k, [kh, kw, channels]);
   if (dh > 1) {
-    out = tf.reshape(tf.pad(tf.reshape(out, [kh, 1, kw, ci, co]), [[0, 0], [0, dh - 1], [0, 0], [0, 0], [0, 0]]), [kh * dh, kw, ci, co]);
-    out = tf.slice(out, [0, 0, 0, 0], [(kh - 1) * dh + 1, kw, ci, co]);
+    // [kh, 1, kw*channels] padded to [kh, dh, kw*channels]: dh - 1 zero rows after every tap row.
+    out = tf.reshape(tf.pad(tf.reshape(out, [kh, 1, kw * channels]), [[0, 0], [0, dh - 1], [0, 0]]), [kh * dh, kw, channels]);
+    out = tf.slice(out, [0, 0, 0], [(kh - 1) * dh + 1, kw, channels]);
   }
   const h = out.shape[0];
   if (dw > 1) {
-    out = tf.reshape(tf.pad(tf.reshape(out, [h, kw, 1, ci, co]), [[0, 0], [0, 0], [0, dw - 1], [0, 0], [0, 0]]), [h, kw * dw, ci, co]);
-    out = tf.slice(out, [0, 0, 0, 0], [h, (kw - 1) * dw + 1, ci, co]);
+    out = tf.reshape(tf.pad(tf.reshape(out, [h * kw, 1, channels]), [[0, 0], [0, dw - 1], [0, 0]]), [h, kw * dw, channels]);
+    out = tf.slice(out, [0, 0, 0], [h, (kw - 1) * dw + 1, channels]);
   }
-  return out as tf.Tensor4D;
+  const [dilatedH, dilatedW] = out.shape as [number, number, number];
+  return tf.reshape(out, [dilatedH, dilatedW, ci, co]) as tf.Tensor4D;
 }
 
 export interface ConvProblem {
@@ -130,10 +163,10 @@ export interface ConvProblem {
   dispose(): void;
 }
 
-export function convProblem(
+export async function convProblem(
   seed: number,
   geometry: { n: number; size: [number, number]; cin: number; cout: number; kernel: [number, number]; strides: [number, number]; dilation: [number, number]; padding: 'same' | 'valid'; useBias?: boolean },
-): ConvProblem {
+): Promise<ConvProblem> {
   const r = rng(seed);
   const { n, cin, cout, padding } = geometry;
   const [h, w] = geometry.size;
@@ -164,7 +197,7 @@ export function convProblem(
   const s = tf.tidy(() => conv(x, kernel as unknown as tf.Tensor4D, bias));
   if (s.shape[1] !== gy.out || s.shape[2] !== gx.out) throw new Error(`test geometry disagrees with tf.conv2d: ${s.shape}`);
   const outputGrad = tf.tidy(() => tf.grad((sv: tf.Tensor) => tf.div(rowLoss(sv, t), n))(s));
-  const kernelGrad = tf.tidy(() => tf.grad((k: tf.Tensor) => tf.div(rowLoss(conv(x, k as tf.Tensor4D, bias), t), n))(kernel)).dataSync() as Float32Array;
+  const kernelGradTensor = tf.tidy(() => tf.grad((k: tf.Tensor) => tf.div(rowLoss(conv(x, k as tf.Tensor4D, bias), t), n))(kernel));
   const patches: number[][] = [];
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < gy.out; oy++) {
@@ -183,26 +216,30 @@ export function convProblem(
       }
     }
   }
-  const perExampleOutputGrads: number[][][] = [];
-  const perExampleGrads: number[][] = [];
+  // Per example: the output gradient, then the gradient of every parameter; all read at once below.
+  const perExample: tf.Tensor[] = [];
   const params = bias === null ? [kernel] : [kernel, bias];
   for (let b = 0; b < n; b++) {
     const xb = tf.slice(x, [b, 0, 0, 0], [1, h, w, cin]);
     const tb = tf.slice(t, [b, 0, 0, 0], [1, gy.out, gx.out, cout]);
     const sb = tf.tidy(() => conv(xb, kernel as unknown as tf.Tensor4D, bias));
-    const gb = tf.tidy(() => tf.grad((sv: tf.Tensor) => rowLoss(sv, tb))(sb));
-    const flat = Array.from(gb.dataSync());
-    const locs: number[][] = [];
-    for (let l = 0; l < gy.out * gx.out; l++) locs.push(flat.slice(l * cout, (l + 1) * cout));
-    perExampleOutputGrads.push(locs);
+    perExample.push(tf.tidy(() => tf.grad((sv: tf.Tensor) => rowLoss(sv, tb))(sb)));
     const grads = tf.tidy(() => {
       const { grads: gs } = tf.variableGrads(() => rowLoss(conv(xb, kernel as unknown as tf.Tensor4D, bias), tb), params);
       return params.map((p) => gs[p.name]);
     });
-    perExampleGrads.push(grads.flatMap((g) => Array.from(g.dataSync())));
-    tf.dispose([xb, tb, sb, gb, ...grads]);
+    perExample.push(tf.tidy(() => tf.concat(grads.map((g) => tf.reshape(g, [-1])))));
+    tf.dispose([xb, tb, sb, ...grads]);
   }
   tf.dispose([s, t]);
+  const values = await readAll([kernelGradTensor, ...perExample]);
+  const kernelGrad = Float32Array.from(values[0]);
+  const perExampleOutputGrads = values.slice(1).filter((_, k) => k % 2 === 0).map((flat) => {
+    const locs: number[][] = [];
+    for (let l = 0; l < gy.out * gx.out; l++) locs.push(flat.slice(l * cout, (l + 1) * cout));
+    return locs;
+  });
+  const perExampleGrads = values.slice(1).filter((_, k) => k % 2 === 1);
   return {
     layer,
     x,
