@@ -22,4 +22,8 @@ beforeAll(async () => {
   // selectBackend installs natgrad's wasm training kernels and WebGPU device handling, as users get.
   const { selectBackend } = await import('@natgrad/backends');
   await selectBackend({ prefer: wanted });
+  // tfjs-webgpu runs small ops whose inputs still live on the CPU (fresh tf.tensor()s) with the
+  // cpu kernels. Tests build their inputs that way, so without this the tier would exercise cpu
+  // kernels; in training the gradients already live on the GPU.
+  if (wanted === 'webgpu') tf.env().set('WEBGPU_CPU_FORWARD', false);
 });
