@@ -5,6 +5,10 @@
  * arXiv 1603.07285, section 4.5-4.6: a strided conv's transpose is a unit-stride conv over the
  * input with s-1 zeros inserted between its rows and columns). The wasm backend's own
  * Conv2DBackpropInput is a plain loop, ~5x slower than its XNNPACK conv2d on the same FLOPs.
+ *
+ * wasm only: the zero insertion pads a rank-6 tensor, which tfjs-backend-webgpu 4.22 computes
+ * wrongly (see webgpu-ops.test.ts); this rewrite is installed as a kernel of the 'wasm' backend
+ * alone (wasm-training-kernels.ts), and its tests run it on cpu and wasm.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type FilterGradOps, tensorFilterGradOps } from './conv2d-backprop-filter';
@@ -80,7 +84,7 @@ export function inputGradient<T>(ops: InputGradOps<T>, dy: T, filter: T, g: Inpu
   return out;
 }
 
-/** The same rewrite as tf ops (any backend); used to test it against the definition on cpu. */
+/** The same rewrite as tf ops; used to test it against the definition on cpu (not for webgpu: rank-6 pad). */
 export const tensorInputGradOps: InputGradOps<tf.Tensor> = {
   ...(tensorFilterGradOps as unknown as FilterGradOps<tf.Tensor>),
   reshape: (x, shape) => tf.reshape(x, shape),

@@ -6,6 +6,11 @@
  * out of the wasm heap takes ~1.5 ms (measured, tfjs 4.22, docs/benchmarks.md). The heap view is
  * used only when the wasm backend exposes the fields it needs; anything else falls back to a copy
  * of dataSync().
+ *
+ * Synchronous on purpose, and only for backends with host storage: the statistics worker copies
+ * its inputs here (and its thread reads its own cpu/wasm tensors with dataSync), and natgrad's
+ * estimators refuse a worker on any other backend (UNSUPPORTED_BACKEND), so these reads never
+ * meet WebGPU, where dataSync throws in Node. test/no-sync-reads.test.ts lists them as allowed.
  */
 import * as tf from '@tensorflow/tfjs';
 
