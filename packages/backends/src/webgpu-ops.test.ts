@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { sumTensors } from '@natgrad/core';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { checkWebgpuErrors } from './device-errors';
 import { seededValues, sizeOf } from './test-helpers';
 
@@ -249,6 +249,10 @@ const modelGradients: Case = {
 };
 
 describe.skipIf(!onWebgpu)('tfjs ops natgrad calls, WebGPU vs cpu (NATGRAD_TEST_BACKEND=webgpu only)', () => {
+  // tfjs-webgpu would run small ops on fresh host tensors with cpu kernels: audit the GPU ones.
+  beforeAll(() => {
+    tf.env().set('WEBGPU_CPU_FORWARD', false);
+  });
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const { worst } = await compare(c);
     expect(worst).toBeLessThanOrEqual(1);
