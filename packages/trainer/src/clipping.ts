@@ -33,6 +33,20 @@ export function validateMaxNorm(maxNorm: unknown): number {
 }
 
 /**
+ * The mean gradient before clipping, from the clipped one and the pre-clipping norm: the inverse of
+ * the common factor, max(norm, maxNorm) / maxNorm. A quadratic model of the loss (the
+ * Levenberg-Marquardt q(delta)) needs the loss' true gradient, not the shortened one. New tensors.
+ */
+export function unclip(clipped: ParamMap, norm: tf.Scalar, maxNorm: number): ParamMap {
+  return tf.tidy(() => {
+    const scale = tf.div(tf.maximum(norm, tf.scalar(maxNorm)), tf.scalar(maxNorm));
+    const out: ParamMap = {};
+    for (const [name, t] of Object.entries(clipped)) out[name] = tf.mul(t, scale);
+    return out;
+  });
+}
+
+/**
  * Scales every map in `maps` by min(1, maxNorm / ||mean of maps||). Returns new maps (caller owns
  * them) and the pre-clipping norm of the mean. Inputs stay owned by the caller.
  */

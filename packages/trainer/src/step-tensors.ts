@@ -30,6 +30,12 @@ export class StepTensors {
     this.ys = splitBatch(y, subBatches);
   }
 
+  /** Registers every tensor of a map the step created for release at the end; returns it. */
+  ownMap(map: ParamMap): ParamMap {
+    for (const t of Object.values(map)) this.owned.push(t);
+    return map;
+  }
+
   /** Registers a tensor the step created for release at the end; returns it. */
   own<T extends tf.Tensor>(t: T): T {
     this.owned.push(t);

@@ -102,6 +102,30 @@ describe('Trainer, curvature path (KFAC + FOP)', () => {
     tf.dispose([d.x, d.y]);
   });
 
+  it('with clipping, q(delta) models the loss with its unclipped gradient: rho stays near 1 for tiny clipped steps', async () => {
+    const d = blobs({ n: 32, seed: 36 });
+    const spy = new RecordingDamping(0.01, 1);
+    const t = new Trainer({
+      model: mlp(),
+      loss: 'categoricalCrossentropy',
+      curvature: kfacCurvature({ decay: 0.95 }),
+      projection: fisherOrthogonal(),
+      damping: spy,
+      updateRule: new Sgd({ momentum: 0 }),
+      learningRate: 0.01,
+      clipNorm: 1e-3,
+    });
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await t.step(d.x, d.y));
+    // Clipping is active (the norm is far above 1e-3), so a q built from the clipped gradient
+    // would predict gradNorm / 1e-3 times too little decrease, i.e. rho in the hundreds.
+    for (const r of results) expect(r.gradNorm).toBeGreaterThan(0.1);
+    // Steps this small make the quadratic model near exact: rho = 1 up to its second-order error.
+    for (const o of spy.observations) expect(Math.abs(o.reductionRatio - 1)).toBeLessThan(0.1);
+    t.dispose();
+    tf.dispose([d.x, d.y]);
+  });
+
   it('no tensor growth over 200 steps with curvature, projection, clipping and LM adaptation', async () => {
     const d = blobs({ n: 8, seed: 35 });
     const t = new Trainer({

@@ -27,7 +27,7 @@ import { type ModelCapture, captureModel } from './capture/index';
 import { CallGuard } from './call-guard';
 import { CHECKPOINT_VERSION } from './checkpoint-format';
 import { readFileBytes, writeFileAtomic } from './checkpoint';
-import { globalNorm } from './clipping';
+import { globalNorm, unclip } from './clipping';
 import { CurvatureCadence, foldStatistics, statisticsInputsFinite } from './curvature-cadence';
 import { adaptationDue, applyWithAdaptation } from './damping-adaptation';
 import { type Batch, checkXY, disposeElement, elementXY, tensorBatches, trimBatch } from './dataset';
@@ -66,6 +66,8 @@ interface StepOutcome {
   inversesRefreshed: boolean;
   diagnostics: Record<string, ProjectionDiagnostics>;
   scalars: StepScalars;
+  /** The mean gradient's norm before clipping, when clipping ran (owned by the step's tensors). */
+  clippedNorm: tf.Scalar | null;
 }
 
 export class Trainer {
@@ -197,7 +199,9 @@ export class Trainer {
         if (!outcome.skipped) {
           if (adaptationDue(this.curvature, this.damping, stepIndex)) {
             const parts = { capture: this.capture, loss: this.loss, updateRule: this.updateRule, curvature: this.curvature!, damping: this.damping! };
-            await applyWithAdaptation(parts, timer, x, y, t.directions!, t.meanGrads!, learningRate, damping!, stepIndex);
+            // q(delta) models the loss, whose gradient is the mean gradient before clipping.
+            const gradient = outcome.clippedNorm === null ? t.meanGrads! : t.ownMap(unclip(t.meanGrads!, outcome.clippedNorm, this.clipNorm!));
+            await applyWithAdaptation(parts, timer, x, y, t.directions!, gradient, learningRate, damping!, stepIndex);
           } else {
             timer.time('update', () => this.updateRule.apply(t.directions!, learningRate));
           }
@@ -239,7 +243,7 @@ export class Trainer {
   private async computeStep(t: StepTensors, timer: PhaseTimer, s: StepInputs): Promise<StepOutcome> {
     const curvature = this.curvature;
     const doStatistics = curvature !== null && this.cadence.statisticsDue(s.stepIndex);
-    const outcome: StepOutcome = { skipped: false, statisticsUpdated: false, inversesRefreshed: false, diagnostics: {}, scalars: NON_FINITE_SCALARS };
+    const outcome: StepOutcome = { skipped: false, statisticsUpdated: false, inversesRefreshed: false, diagnostics: {}, scalars: NON_FINITE_SCALARS, clippedNorm: null };
     try {
       timer.time('forwardBackward', () =>
         forwardBackward(this.capture, this.loss, t, {
@@ -265,15 +269,15 @@ export class Trainer {
         this.cadence.inverseRefreshes++;
         outcome.inversesRefreshed = true;
       }
-      const clippedNorm = outcome.skipped
-        ? null
-        : await timer.timeAsync('projection', async () => {
-            const projected = await projectGradients(t, this.projection, curvature, this.clipNorm);
-            outcome.diagnostics = projected.diagnostics;
-            await curvature?.scaleUpdate?.(t.directions!, t.meanGrads!, s.learningRate);
-            return projected.clippedNorm;
-          });
-      const gradNorm = clippedNorm ?? t.own(t.meanGrads !== null ? globalNorm(t.meanGrads) : tf.scalar(Number.NaN));
+      if (!outcome.skipped) {
+        outcome.clippedNorm = await timer.timeAsync('projection', async () => {
+          const projected = await projectGradients(t, this.projection, curvature, this.clipNorm);
+          outcome.diagnostics = projected.diagnostics;
+          await curvature?.scaleUpdate?.(t.directions!, t.meanGrads!, s.learningRate);
+          return projected.clippedNorm;
+        });
+      }
+      const gradNorm = outcome.clippedNorm ?? t.own(t.meanGrads !== null ? globalNorm(t.meanGrads) : tf.scalar(Number.NaN));
       const finite = t.own(allFinite(t.directions === null ? [loss] : [loss, ...Object.values(t.directions)]));
       outcome.scalars = await readStepScalars(loss, finite, gradNorm, correct);
       if (!outcome.scalars.finite) outcome.skipped = true;

@@ -172,8 +172,8 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
       // The memory step: step 0 always updates statistics and refreshes inverses, and it
       // allocates the optimizer state, so its peak is the step's high-water mark. It counts as
       // warm-up and is never timed (profiling reads every kernel's output).
-      const info = await tf.profile(() => {
-        trainer.step(x, y);
+      const info = await tf.profile(async () => {
+        await trainer.step(x, y);
       });
       r.peakBytes = Math.max(info.peakBytes, tf.memory().numBytes) - baseline;
       r.residentBytes = tf.memory().numBytes - baseline;
@@ -188,7 +188,7 @@ export async function runStepBench(o: StepBenchOptions, onRound?: (done: number,
       for (let k = 0; k < runners.length; k++) {
         const r = runners[(round + k) % runners.length];
         for (let s = 0; s < block; s++) {
-          const result = r.trainer.step(r.x, r.y);
+          const result = await r.trainer.step(r.x, r.y);
           const timings = { ...result.timings };
           if (s === block - 1) {
             const wait = waitForStatistics(r);

@@ -91,13 +91,13 @@ function prepareData(dataset: ImageDataset, config: TrainConfig): ImageDataset {
   };
 }
 
-function evaluate(trainer: Trainer, data: ImageDataset, norm: ReturnType<typeof computeNormalisation>): { loss: number; accuracy: number } {
+async function evaluate(trainer: Trainer, data: ImageDataset, norm: ReturnType<typeof computeNormalisation>): Promise<{ loss: number; accuracy: number }> {
   let loss = 0;
   let correct = 0;
   for (const idx of evalBatches(data.test.count, 500)) {
     const b = makeBatch(data, data.test, idx, norm);
     try {
-      const logs = trainer.evaluate(b.x, b.y, { batchSize: 500 });
+      const logs = await trainer.evaluate(b.x, b.y, { batchSize: 500 });
       loss += logs.loss * b.size;
       correct += logs.acc * b.size;
     } finally {
@@ -190,9 +190,10 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
       const t0 = performance.now();
       for (let i = 0; i < batches.length; i++) {
         const b = makeBatch(data, data.train, batches[i], norm);
-        let result: ReturnType<Trainer['step']>;
+        let result: Awaited<ReturnType<Trainer['step']>>;
         try {
-          result = trainer.step(b.x, b.y);
+          // The batch stays alive until the step's promise settles (the step awaits device reads).
+          result = await trainer.step(b.x, b.y);
         } finally {
           tf.dispose([b.x, b.y]);
         }
@@ -213,7 +214,7 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
       progress.done();
       const epochSeconds = (performance.now() - t0) / 1000;
       elapsed += epochSeconds;
-      const test = evaluate(trainer, data, norm);
+      const test = await evaluate(trainer, data, norm);
       const record: EpochRecord = {
         epoch,
         step: trainer.stepCount,

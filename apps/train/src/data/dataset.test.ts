@@ -1,12 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { computeNormalisation, epochBatches, evalBatches, makeBatch, shuffledIndices, subsetSplit } from './dataset';
 import type { ImageDataset } from './dataset';
 import { loadDataset } from './load';
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
 
 const tiny: ImageDataset = {
   name: 't',
@@ -33,15 +29,15 @@ describe('dataset helpers', () => {
     expect(evalBatches(10, 4).map((b) => b.length)).toEqual([4, 4, 2]);
   });
 
-  it('standardises with train statistics and one-hot encodes labels without leaking tensors', () => {
+  it('standardises with train statistics and one-hot encodes labels without leaking tensors', async () => {
     const norm = computeNormalisation(tiny.train, 1);
     expect(norm.mean[0]).toBeCloseTo((0 + 1 + 0.2 + 0.4) / 6, 6);
     const before = tf.memory().numTensors;
     const batch = makeBatch(tiny, tiny.train, [0, 2], norm);
-    const x = batch.x.dataSync();
+    const x = await batch.x.data();
     expect(x[0]).toBeCloseTo((0 - norm.mean[0]) / norm.std[0], 5);
     expect(x[1]).toBeCloseTo((1 - norm.mean[0]) / norm.std[0], 5);
-    expect(Array.from(batch.y.dataSync())).toEqual([0, 0, 1, 0, 1, 0]);
+    expect(Array.from(await batch.y.data())).toEqual([0, 0, 1, 0, 1, 0]);
     tf.dispose([batch.x, batch.y]);
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -1,13 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MODELS, buildModel, countParams } from './index';
 
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-
 describe('model builders', () => {
-  it.each(MODELS)('%s maps a batch to class probabilities, seeded and leak-free', (name) => {
+  it.each(MODELS)('%s maps a batch to class probabilities, seeded and leak-free', async (name) => {
     const shape: [number, number, number] = name === 'resnet' ? [8, 8, 3] : [28, 28, 1];
     const before = tf.memory().numTensors;
     const opts = { inputShape: shape, numClasses: 10, seed: 3, outputActivation: 'softmax' as const, width: 8 };
@@ -18,9 +14,9 @@ describe('model builders', () => {
     const yb = b.predict(x) as tf.Tensor;
     expect(ya.shape).toEqual([2, 10]);
     const sums = tf.sum(ya, 1);
-    expect(Array.from(sums.dataSync()).map((v) => Math.round(v * 1e4) / 1e4)).toEqual([1, 1]);
+    expect(Array.from(await sums.data()).map((v) => Math.round(v * 1e4) / 1e4)).toEqual([1, 1]);
     sums.dispose();
-    expect(Array.from(ya.dataSync())).toEqual(Array.from(yb.dataSync()));
+    expect(Array.from(await ya.data())).toEqual(Array.from(await yb.data()));
     expect(countParams(a)).toBeGreaterThan(100);
     tf.dispose([x, ya, yb]);
     a.dispose();
