@@ -1,11 +1,14 @@
 /**
- * Benchmark of every linalg method on the cpu and wasm backends: median wall time of a damped inverse
- * (and Cholesky / eigh) of a KFAC-like factor with κ(A + λI) = 1e3, plus the float64-measured relative
- * residual ‖(A+λI)X − I‖_F/√n. Prints markdown tables for docs/benchmarks.md. Never run in tests.
+ * Benchmark of every linalg method on the cpu and wasm backends (webgpu on request): median wall time
+ * of a damped inverse (and Cholesky / eigh) of a KFAC-like factor with κ(A + λI) = 1e3, plus the
+ * float64-measured relative residual ‖(A+λI)X − I‖_F/√n. Prints markdown tables for
+ * docs/benchmarks.md and docs/algorithms/linalg.md. Never run in tests.
  *
  *   pnpm --filter @natgrad/linalg bench            # n = 64 … 1024
  *   pnpm --filter @natgrad/linalg bench -- --large # adds n = 2048
  *   pnpm --filter @natgrad/linalg bench -- --backend=wasm # one backend only
+ *   pnpm --filter @natgrad/linalg bench -- --backend=webgpu --sizes=65,129,257 --reps=3
+ *     # webgpu through @natgrad/backends' selectBackend (Dawn), with an 'auto' column that names its pick
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -16,14 +19,35 @@ import { dampingForCondition, kfacFactor } from '../src/test-matrices';
 const args = process.argv.slice(2).filter((a) => a !== '--');
 const large = args.includes('--large');
 const only = args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length);
-const sizes = large ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512, 1024];
+const sizesArg = args.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length);
+const sizes = sizesArg ? sizesArg.split(',').map(Number) : large ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512, 1024];
+const repsArg = args.find((a) => a.startsWith('--reps='))?.slice('--reps='.length);
 const KAPPA = 1e3;
 
 /** Largest n per (backend, method) that finishes in seconds; beyond it the cell says "skipped". */
 const LIMITS: Record<string, Partial<Record<string, number>>> = {
   cpu: { host: 1024, blocked: 1024, 'newton-schulz': 256, 'ns-warm': 256, 'cholesky-blocked': 1024, eigh: 512 },
   wasm: { host: 2048, blocked: 2048, 'newton-schulz': 512, 'ns-warm': 1024, 'cholesky-blocked': 2048, eigh: 512 },
+  webgpu: { auto: 2048, host: 1024, blocked: 2048, 'newton-schulz': 2048, 'ns-warm': 2048, 'cholesky-blocked': 2048 },
 };
+
+/** Which backend columns to time: webgpu adds 'auto' (what the policy picks there is the question) and drops eigh (host only). */
+function columnsFor(backend: string): string[] {
+  if (backend === 'webgpu') return ['auto', 'host', 'blocked', 'newton-schulz', 'ns-warm', 'cholesky-blocked'];
+  return ['host', 'blocked', 'newton-schulz', 'ns-warm', 'cholesky-blocked', 'eigh'];
+}
+
+async function activate(backend: string): Promise<string> {
+  if (backend === 'webgpu') {
+    // Dawn, navigator.gpu and the WebGPU device handling are set up by @natgrad/backends, as users get them.
+    const { selectBackend } = await import('@natgrad/backends');
+    const selection = await selectBackend({ prefer: 'webgpu' });
+    return selection.reason;
+  }
+  await tf.setBackend(backend);
+  await tf.ready();
+  return '';
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -31,14 +55,14 @@ function median(xs: number[]): number {
 }
 
 /** Median of `reps` timed calls after one untimed warm-up call (wasm grows its heap on first use). */
-function time(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
-  tf.dispose(fn());
+async function time(fn: () => Promise<tf.Tensor | tf.Tensor[]>, reps: number): Promise<number> {
+  tf.dispose(await fn());
   const out: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    const r = fn();
-    // Results are synchronous tensors; reading one value makes sure device work has finished.
-    (Array.isArray(r) ? r[0] : r).dataSync();
+    const r = await fn();
+    // Reading one value makes sure the device work behind the result has finished.
+    await (Array.isArray(r) ? r[0] : r).data();
     out.push(performance.now() - t0);
     tf.dispose(r);
   }
@@ -48,11 +72,10 @@ function time(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
 
 async function run(backend: string): Promise<string> {
-  await tf.setBackend(backend);
-  await tf.ready();
-  const columns = ['host', 'blocked', 'newton-schulz', 'ns-warm', 'cholesky-blocked', 'eigh'];
+  const detail = await activate(backend);
+  const columns = columnsFor(backend);
   const lines = [
-    `### Backend: ${backend}`,
+    `### Backend: ${backend}${detail ? ` (${detail})` : ''}`,
     '',
     '| n | ' + columns.join(' | ') + ' |',
     '|---|' + columns.map(() => '---').join('|') + '|',
@@ -61,7 +84,7 @@ async function run(backend: string): Promise<string> {
     const { a: raw, lambdaMax } = kfacFactor(n, 1);
     const damping = dampingForCondition(lambdaMax, KAPPA);
     const a = tf.tensor2d(Float32Array.from(raw), [n, n]);
-    const reps = n <= 256 ? 5 : n <= 1024 ? 3 : 1;
+    const reps = repsArg ? Number(repsArg) : n <= 256 ? 5 : n <= 1024 ? 3 : 1;
     const cells: string[] = [];
     for (const col of columns) {
       if (n > (LIMITS[backend][col] ?? 0)) {
@@ -71,36 +94,39 @@ async function run(backend: string): Promise<string> {
       let ms: number;
       let note = '';
       if (col === 'eigh') {
-        ms = time(() => {
-          const r = eigh(a, { method: 'host' });
+        ms = await time(async () => {
+          const r = await eigh(a, { method: 'host' });
           return [r.values, r.vectors];
         }, reps);
       } else if (col === 'cholesky-blocked') {
-        ms = time(() => cholesky(a, damping, { method: 'blocked' }), reps);
+        ms = await time(() => cholesky(a, damping, { method: 'blocked' }), reps);
       } else if (col === 'ns-warm') {
         // Warm start from the inverse of the factor before a 5% EMA-like change (A_prev = 0.95 A).
         const prev = tf.mul(a, 0.95) as tf.Tensor2D;
-        const start = dampedInverseDetailed(prev, damping, { method: n <= 256 ? 'host' : 'blocked' }).inverse;
+        const start = (await dampedInverseDetailed(prev, damping, { method: n <= 256 ? 'host' : 'blocked' })).inverse;
         let iterations = 0;
-        ms = time(() => {
-          const r = dampedInverseDetailed(a, damping, { method: 'newton-schulz', warmStart: start });
+        ms = await time(async () => {
+          const r = await dampedInverseDetailed(a, damping, { method: 'newton-schulz', warmStart: start });
           iterations = r.iterations ?? 0;
           return r.inverse;
         }, reps);
-        const check = dampedInverseDetailed(a, damping, { method: 'newton-schulz', warmStart: start }).inverse;
-        note = ` (${iterations} it, r=${inverseResidual(a, damping, check).toExponential(1)})`;
+        const check = (await dampedInverseDetailed(a, damping, { method: 'newton-schulz', warmStart: start })).inverse;
+        note = ` (${iterations} it, r=${(await inverseResidual(a, damping, check)).toExponential(1)})`;
         tf.dispose([prev, start, check]);
       } else {
-        const method = col as ConcreteMethod;
+        const method = col === 'auto' ? 'auto' : (col as ConcreteMethod);
         let iterations: number | undefined;
-        ms = time(() => {
-          const r = dampedInverseDetailed(a, damping, { method });
+        let chosen = '';
+        ms = await time(async () => {
+          const r = await dampedInverseDetailed(a, damping, { method });
           iterations = r.iterations;
+          chosen = r.method;
           return r.inverse;
         }, reps);
-        const x = dampedInverseDetailed(a, damping, { method }).inverse;
-        const r = n <= 1024 ? inverseResidual(a, damping, x).toExponential(1) : 'n/a';
-        note = iterations === undefined ? ` (r=${r})` : ` (${iterations} it, r=${r})`;
+        const x = (await dampedInverseDetailed(a, damping, { method })).inverse;
+        const r = n <= 1024 ? (await inverseResidual(a, damping, x)).toExponential(1) : 'n/a';
+        const picked = col === 'auto' ? `${chosen}, ` : '';
+        note = iterations === undefined ? ` (${picked}r=${r})` : ` (${picked}${iterations} it, r=${r})`;
         x.dispose();
       }
       cells.push(fmt(ms) + note);
@@ -120,7 +146,8 @@ const header = [
   `Matrix: KFAC-like factor Xᵀ X / m (m = n/2, rank-deficient) damped to κ(A + λI) = ${KAPPA}. Median of 5 (n ≤ 256), 3 (n = 512, 1024), 1 (larger) runs, each after one untimed warm-up call.`,
   'Cells: wall time of one call, float64-measured relative residual r = ‖(A+λI)X − I‖_F/√n, Newton–Schulz iterations.',
   "Columns: host = float64 JS Cholesky inverse; blocked = recursive Schur-complement inverse, 128-blocks on the host, matMuls on the backend;",
-  'newton-schulz = cold start X₀ = I/min(‖M‖_F, ‖M‖_∞); ns-warm = warm start from the inverse of 0.95·A; cholesky-blocked = blocked right-looking Cholesky; eigh = float64 Householder + QL.',
+  'newton-schulz = cold start X₀ = I/min(‖M‖_F, ‖M‖_∞); ns-warm = warm start from the inverse of 0.95·A; cholesky-blocked = blocked right-looking Cholesky; eigh = float64 Householder + QL;',
+  "auto (webgpu only) = method 'auto', the cell names the method chooseMethod picked.",
   '',
 ];
 const tables: string[] = [];

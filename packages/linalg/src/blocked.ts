@@ -37,10 +37,10 @@ function splitPoint(n: number, leaf: number): number {
   return half < n ? half : Math.ceil(n / 2);
 }
 
-/** Reads a device matrix (outside any tidy) and disposes it. */
-function take(t: tf.Tensor): Float32Array {
+/** Reads a device matrix (awaited, outside any tidy) and disposes it. */
+async function take(t: tf.Tensor): Promise<Float32Array> {
   try {
-    return t.dataSync() as Float32Array;
+    return (await t.data()) as Float32Array;
   } finally {
     t.dispose();
   }
@@ -52,15 +52,16 @@ function take(t: tf.Tensor): Float32Array {
  *
  * The recursion keeps every block on the host and sends only matMul operands to the backend: on wasm
  * a strided tf.slice / axis-1 tf.concat runs as a JS index loop (~13 ms per 512² block, measured),
- * whereas a row-copy on the host and an upload / dataSync cost well under 1 ms. Per level the device
+ * whereas a row-copy on the host and an upload / read cost well under 1 ms. Per level the device
  * does W = M21 M11⁻¹, Wᵀ (one explicit transpose), S = M22 − M21 Wᵀ, X21 = −S⁻¹ W, X11 = M11⁻¹ − Wᵀ X21,
- * and only S, X21 and X11 come back; the upper block X12 = X21ᵀ is written by the host assembly.
+ * and only S and [X11; X21] come back (two reads per level: S⁻¹ is needed before X21 exists); the upper
+ * block X12 = X21ᵀ is written by the host assembly.
  */
-export function blockedSpdInverseHost(m: Float32Array, n: number, leaf = BLOCKED_LEAF_N): Float32Array {
+export async function blockedSpdInverseHost(m: Float32Array, n: number, leaf = BLOCKED_LEAF_N): Promise<Float32Array> {
   if (n <= leaf) return leafInverse(m, n);
   const k = splitPoint(n, leaf);
   const p = n - k;
-  const b11 = blockedSpdInverseHost(block(m, n, 0, 0, k, k), k, leaf);
+  const b11 = await blockedSpdInverseHost(block(m, n, 0, 0, k, k), k, leaf);
   const live: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => {
     live.push(t);
@@ -72,14 +73,18 @@ export function blockedSpdInverseHost(m: Float32Array, n: number, leaf = BLOCKED
     const m22 = keep(tf.tensor2d(block(m, n, k, k, p, p), [p, p]));
     const w = keep(tf.matMul(m21, b11T));
     const wt = keep(tf.transpose(w));
-    const s = take(tf.tidy(() => tf.sub(m22, tf.matMul(m21, wt))));
+    const s = await take(tf.tidy(() => tf.sub(m22, tf.matMul(m21, wt))));
     symmetrizeInPlace(s, p);
-    const b22 = blockedSpdInverseHost(s, p, leaf);
+    const b22 = await blockedSpdInverseHost(s, p, leaf);
     const b22T = keep(tf.tensor2d(b22, [p, p]));
-    const x21T = keep(tf.tidy(() => tf.neg(tf.matMul(b22T, w))));
-    const x11 = take(tf.tidy(() => tf.sub(b11T, tf.matMul(wt, x21T))));
-    const x21 = take(x21T);
-    return assemble(x11, x21, b22, k, p);
+    // X11 (k×k) above X21 (p×k): one read; an axis-0 concat is a plain copy on every backend.
+    const x = await take(
+      tf.tidy(() => {
+        const x21 = tf.neg(tf.matMul(b22T, w));
+        return tf.concat([tf.sub(b11T, tf.matMul(wt, x21)), x21], 0);
+      }),
+    );
+    return assemble(x.subarray(0, k * k), x.subarray(k * k), b22, k, p);
   } finally {
     for (const t of live) t.dispose();
   }
@@ -119,7 +124,7 @@ function assemble(x11: Float32Array, x21: Float32Array, b22: Float32Array, k: nu
 }
 
 /** Lower L with L Lᵀ = M for SPD M (symmetric, damped; caller keeps M). Returns a new tensor. */
-export function blockedCholesky(m: tf.Tensor2D, leaf = BLOCKED_LEAF_N): tf.Tensor2D {
+export async function blockedCholesky(m: tf.Tensor2D, leaf = BLOCKED_LEAF_N): Promise<tf.Tensor2D> {
   const n = m.shape[0];
   const columns: tf.Tensor2D[] = [];
   let trailing = tf.clone(m);
@@ -129,8 +134,12 @@ export function blockedCholesky(m: tf.Tensor2D, leaf = BLOCKED_LEAF_N): tf.Tenso
       const b = Math.min(leaf, n - start);
       const rest = n - start - b;
       const a11 = tf.slice(trailing, [0, 0], [b, b]);
-      const host11 = readHost(a11);
-      a11.dispose();
+      let host11: Float64Array;
+      try {
+        host11 = await readHost(a11);
+      } finally {
+        a11.dispose();
+      }
       const l11 = hostCholesky(host11, b);
       const u = rest === 0 ? null : fromHost(hostLowerInverseTransposed(l11, b), [b, b]);
       const l11T = fromHost(l11, [b, b]);

@@ -10,7 +10,7 @@ import { resolveMethod, symmetrizeDamped } from './inverse';
 import { nativeCholesky, nativeCholeskySolve, requireNativeBackend } from './native';
 import type { ConcreteMethod, LinalgMethod } from './policy';
 import { clippedCholesky } from './roundoff-psd';
-import { assertFiniteDevice, checkDamping, fromHost, readHost, squareSize } from './validate';
+import { assertFiniteDevice, checkDamping, fromHost, readHost, readHostMany, squareSize } from './validate';
 
 export interface MethodOptions {
   /** Default 'auto'. */
@@ -18,38 +18,38 @@ export interface MethodOptions {
 }
 
 /** Lower L with A + λI = L Lᵀ. Caller owns the result. Throws NOT_POSITIVE_DEFINITE when it does not exist. */
-export function cholesky(a: tf.Tensor2D, damping = 0, options: MethodOptions = {}): tf.Tensor2D {
+export async function cholesky(a: tf.Tensor2D, damping = 0, options: MethodOptions = {}): Promise<tf.Tensor2D> {
   const what = 'cholesky';
   const n = squareSize(a, what);
   checkDamping(damping, what);
   const { method } = resolveMethod(options?.method, n, 'cholesky', what);
   try {
-    return choleskyBy(method, a, n, damping, what);
+    return await choleskyBy(method, a, n, damping, what);
   } catch (error) {
     // A pivot ≤ 0: let the float64 spectrum decide between roundoff (clip, factor A_clipped + λI) and a real error.
     if (!(error instanceof NatgradError) || error.code !== 'NOT_POSITIVE_DEFINITE') throw error;
-    return fromHost(clippedCholesky(readHost(a), n, damping, what), [n, n]);
+    return fromHost(clippedCholesky(await readHost(a), n, damping, what), [n, n]);
   }
 }
 
-function choleskyBy(method: ConcreteMethod, a: tf.Tensor2D, n: number, damping: number, what: string): tf.Tensor2D {
+async function choleskyBy(method: ConcreteMethod, a: tf.Tensor2D, n: number, damping: number, what: string): Promise<tf.Tensor2D> {
   if (method === 'host') {
-    const data = readHost(a);
+    const data = await readHost(a);
     assertFiniteHost(data, what);
     return fromHost(hostCholesky(hostSymmetrize(data, n), n, damping), [n, n]);
   }
   const native = method === 'native' ? requireNativeBackend(what) : null;
   const m = symmetrizeDamped(a, damping);
   try {
-    assertFiniteDevice(m, what);
-    return native !== null ? nativeCholesky(native, m) : blockedCholesky(m);
+    await assertFiniteDevice(m, what);
+    return await (native !== null ? nativeCholesky(native, m) : blockedCholesky(m));
   } finally {
     m.dispose();
   }
 }
 
 /** (L Lᵀ)⁻¹ B for a lower-triangular L (only its lower triangle is read) and B of shape [n, m]. */
-export function choleskySolve(l: tf.Tensor2D, b: tf.Tensor2D, options: MethodOptions = {}): tf.Tensor2D {
+export async function choleskySolve(l: tf.Tensor2D, b: tf.Tensor2D, options: MethodOptions = {}): Promise<tf.Tensor2D> {
   const what = 'choleskySolve';
   const n = squareSize(l, what);
   if (!(b instanceof tf.Tensor) || b.rank !== 2 || b.shape[0] !== n || b.dtype !== 'float32' || b.isDisposed) {
@@ -62,8 +62,7 @@ export function choleskySolve(l: tf.Tensor2D, b: tf.Tensor2D, options: MethodOpt
   const { method } = resolveMethod(options?.method, n, 'solve', what);
   if (method === 'native') {
     const native = requireNativeBackend(what);
-    assertFiniteDevice(l, what);
-    assertFiniteDevice(b, what);
+    await assertFiniteDevice([l, b], what);
     const lower = tf.tidy(() => tf.linalg.bandPart(l, -1, 0) as tf.Tensor2D);
     try {
       return nativeCholeskySolve(native, lower, b);
@@ -71,8 +70,7 @@ export function choleskySolve(l: tf.Tensor2D, b: tf.Tensor2D, options: MethodOpt
       lower.dispose();
     }
   }
-  const lData = readHost(l);
-  const bData = readHost(b);
+  const [lData, bData] = await readHostMany([l, b]);
   assertFiniteHost(lData, what);
   assertFiniteHost(bData, what);
   for (let i = 0; i < n; i++) {

@@ -16,7 +16,7 @@ export interface EighResult {
 }
 
 /** Ascending eigenvalues (negatives clipped to 0) and orthonormal eigenvectors as columns. Caller owns both. */
-export function eigh(a: tf.Tensor2D, options: MethodOptions = {}): EighResult {
+export async function eigh(a: tf.Tensor2D, options: MethodOptions = {}): Promise<EighResult> {
   const what = 'eigh';
   const n = squareSize(a, what);
   const { method } = resolveMethod(options?.method, n, 'eigh', what);
@@ -24,7 +24,7 @@ export function eigh(a: tf.Tensor2D, options: MethodOptions = {}): EighResult {
     const native = requireNativeBackend(what);
     const m = tf.tidy(() => tf.mul(tf.add(a, tf.transpose(a)), 0.5) as tf.Tensor2D);
     try {
-      assertFiniteDevice(m, what);
+      await assertFiniteDevice(m, what);
       const raw = nativeEigh(native, m);
       const values = tf.tidy(() => tf.relu(raw.values) as tf.Tensor1D);
       raw.values.dispose();
@@ -33,7 +33,7 @@ export function eigh(a: tf.Tensor2D, options: MethodOptions = {}): EighResult {
       m.dispose();
     }
   }
-  const r = hostEigh(readHost(a), n);
+  const r = hostEigh(await readHost(a), n);
   const clipped = Float32Array.from(r.values, (v) => Math.max(v, 0));
   return { values: tf.tensor1d(clipped, 'float32'), vectors: tf.tensor2d(Float32Array.from(r.vectors), [n, n], 'float32') };
 }

@@ -10,7 +10,17 @@ export { cholesky, choleskySolve } from './cholesky';
 export type { MethodOptions } from './cholesky';
 export { eigh } from './eigh';
 export type { EighResult } from './eigh';
-export { BLOCKED_LEAF_N, FLOAT32_GUARANTEE, GPU_HOST_MAX_N, HOST_MAX_N, SUPPORTED_METHODS, chooseMethod } from './policy';
+export {
+  BLOCKED_LEAF_N,
+  FLOAT32_ACCUMULATION_GUARANTEE,
+  FLOAT32_GUARANTEE,
+  GPU_HOST_MAX_N,
+  HOST_MAX_N,
+  SUPPORTED_METHODS,
+  accumulatesInFloat32,
+  accumulationErrorBound,
+  chooseMethod,
+} from './policy';
 export type { ChooseOptions, ConcreteMethod, LinalgMethod, LinalgOperation, MethodChoice } from './policy';
 export {
   JACOBI_MAX_N,

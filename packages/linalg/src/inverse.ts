@@ -108,17 +108,17 @@ export function symmetrizeDamped(a: tf.Tensor2D, damping: number): tf.Tensor2D {
  * (roundoff-psd.ts): roundoff-level negative eigenvalues are clipped and (A_clipped + λI)⁻¹ returned,
  * anything else is NOT_POSITIVE_DEFINITE with the numbers.
  */
-export function dampedInverseDetailed(a: tf.Tensor2D, damping: number, options: InverseOptions = {}): InverseResult {
+export async function dampedInverseDetailed(a: tf.Tensor2D, damping: number, options: InverseOptions = {}): Promise<InverseResult> {
   const what = 'dampedInverse';
   const n = squareSize(a, what);
   checkDamping(damping, what);
   checkOptions(options, n, what);
   const { method, reason } = resolveMethod(options.method, n, 'inverse', what);
   try {
-    return dispatch(a, n, damping, options, method, reason, what);
+    return await dispatch(a, n, damping, options, method, reason, what);
   } catch (error) {
     if (!(error instanceof NatgradError) || error.code !== 'NOT_POSITIVE_DEFINITE') throw error;
-    const { inverse, spectrum } = clippedEigenInverse(readHost(a), n, damping, what);
+    const { inverse, spectrum } = clippedEigenInverse(await readHost(a), n, damping, what);
     const fallback: InverseFallback = {
       minEigenvalue: spectrum.minEigenvalue,
       tolerance: spectrum.tolerance,
@@ -129,37 +129,48 @@ export function dampedInverseDetailed(a: tf.Tensor2D, damping: number, options: 
   }
 }
 
-function dispatch(a: tf.Tensor2D, n: number, damping: number, options: InverseOptions, method: ConcreteMethod, reason: string, what: string): InverseResult {
+async function dispatch(
+  a: tf.Tensor2D,
+  n: number,
+  damping: number,
+  options: InverseOptions,
+  method: ConcreteMethod,
+  reason: string,
+  what: string,
+): Promise<InverseResult> {
   if (method === 'host') {
-    const data = readHost(a);
+    const data = await readHost(a);
     assertFiniteHost(data, what);
     return { inverse: fromHost(hostSpdInverse(data, n, damping), [n, n]), method, reason };
   }
   if (method === 'blocked') {
     // Everything but the matMuls happens on the host (see blocked.ts), so start there.
-    const data = a.dataSync() as Float32Array;
+    const data = (await a.data()) as Float32Array;
     assertFiniteHost(data, what);
     // Entries formed in float64 and rounded to float32 once, as the blocked recursion works in float32.
     const m = Float32Array.from(hostSymmetrize(data, n, damping));
-    return { inverse: tf.tensor2d(blockedSpdInverseHost(m, n, options.blockSize), [n, n]), method, reason };
+    return { inverse: tf.tensor2d(await blockedSpdInverseHost(m, n, options.blockSize), [n, n]), method, reason };
   }
   const native = method === 'native' ? requireNativeBackend(what) : null;
   const m = symmetrizeDamped(a, damping);
   try {
     if (method === 'newton-schulz') {
-      const r = newtonSchulzInverse(m, options);
+      const r = await newtonSchulzInverse(m, options);
       return { inverse: r.inverse, method, reason, iterations: r.iterations, residual: r.residual, warmStarted: r.warmStarted };
     }
-    assertFiniteDevice(m, what);
-    return { inverse: nativeSpdInverse(native as NonNullable<typeof native>, m), method, reason };
+    await assertFiniteDevice(m, what);
+    return { inverse: await nativeSpdInverse(native as NonNullable<typeof native>, m), method, reason };
   } finally {
     m.dispose();
   }
 }
 
-/** (A + λI)⁻¹ for symmetric PSD A (symmetrised first). Returns a new tensor (caller owns). Synchronous. */
-export function dampedInverse(a: tf.Tensor2D, damping: number, options: InverseOptions = {}): tf.Tensor2D {
-  return dampedInverseDetailed(a, damping, options).inverse;
+/**
+ * (A + λI)⁻¹ for symmetric PSD A (symmetrised first). Resolves to a new tensor (caller owns).
+ * Asynchronous because every method reads from the device (WebGPU has no synchronous read).
+ */
+export async function dampedInverse(a: tf.Tensor2D, damping: number, options: InverseOptions = {}): Promise<tf.Tensor2D> {
+  return (await dampedInverseDetailed(a, damping, options)).inverse;
 }
 
 export interface BatchInverseOptions extends InverseOptions {
@@ -167,8 +178,17 @@ export interface BatchInverseOptions extends InverseOptions {
   warmStarts?: readonly (tf.Tensor2D | undefined)[];
 }
 
-/** Batched: one damping for all, or one per matrix. All-or-nothing: on an error nothing is leaked. */
-export function dampedInverses(as: readonly tf.Tensor2D[], damping: number | readonly number[], options: BatchInverseOptions = {}): tf.Tensor2D[] {
+/**
+ * Batched: one damping for all, or one per matrix. All-or-nothing: on an error nothing is leaked.
+ * The matrices are inverted concurrently, so on a GPU backend one matrix's host reads (a Newton–Schulz
+ * residual per iteration) overlap the other matrices' device work instead of stalling one after another;
+ * each result is the one dampedInverse gives alone.
+ */
+export async function dampedInverses(
+  as: readonly tf.Tensor2D[],
+  damping: number | readonly number[],
+  options: BatchInverseOptions = {},
+): Promise<tf.Tensor2D[]> {
   const what = 'dampedInverses';
   if (!Array.isArray(as)) {
     throw new NatgradError('INVALID_ARGUMENT', `${what}: expected an array of matrices.`, {
@@ -201,15 +221,11 @@ export function dampedInverses(as: readonly tf.Tensor2D[], damping: number | rea
     });
   }
   for (const d of dampings) checkDamping(d, what);
-  const out: tf.Tensor2D[] = [];
-  try {
-    as.forEach((a, i) => {
-      const warmStart = warmStarts?.[i] ?? single.warmStart;
-      out.push(dampedInverse(a, dampings[i], { ...single, warmStart }));
-    });
-  } catch (error) {
-    for (const t of out) t.dispose();
-    throw error;
+  const settled = await Promise.allSettled(as.map((a, i) => dampedInverse(a, dampings[i], { ...single, warmStart: warmStarts?.[i] ?? single.warmStart })));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    for (const r of settled) if (r.status === 'fulfilled') r.value.dispose();
+    throw failed.reason;
   }
-  return out;
+  return settled.map((r) => (r as PromiseFulfilledResult<tf.Tensor2D>).value);
 }

@@ -3,6 +3,9 @@
  * tfjs-node's op-execution interface (executeSingleOutput / executeMultipleOutputs / binding), backed
  * by the float64 host routines. This proves detection, dispatch, attributes, error mapping and tensor
  * ownership; it does not prove anything about real TensorFlow, which cannot be installed here.
+ * It stays on the cpu backend whatever NATGRAD_TEST_BACKEND says: the fake stands in for tfjs-node's
+ * 'tensorflow' backend, whose op calls are synchronous, so it reads its inputs with dataSync, which
+ * only a backend with host storage can do.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +87,8 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
+const code = (c: string) => expect.objectContaining({ code: c });
+
 describe('native TensorFlow ops (fake tfjs-node backend)', () => {
   it('detects the op-execution interface only when it is complete', () => {
     expect(detectNativeBackend()).toBeNull();
@@ -92,59 +97,59 @@ describe('native TensorFlow ops (fake tfjs-node backend)', () => {
     expect(detectNativeBackend()).not.toBeNull();
   });
 
-  it('dampedInverse runs Cholesky + two triangular solves and matches the host inverse', () => {
+  it('dampedInverse runs Cholesky + two triangular solves and matches the host inverse', async () => {
     installFake();
     const n = 20;
     const a = tf.tensor2d(Float32Array.from(randomSpd(n, 1e3, 2)), [n, n]);
     const before = tf.memory().numTensors;
-    const x = dampedInverse(a, 0.01, { method: 'native' });
+    const x = await dampedInverse(a, 0.01, { method: 'native' });
     expect(tf.memory().numTensors).toBe(before + 1);
     expect(calls.map((c) => c.name)).toEqual(['Cholesky', 'MatrixTriangularSolve', 'MatrixTriangularSolve']);
     expect(calls.map((c) => attr(c.attrs, 'adjoint'))).toEqual([undefined, false, true]);
-    expect(inverseResidual(a, 0.01, x)).toBeLessThan(1e-5);
+    expect(await inverseResidual(a, 0.01, x)).toBeLessThan(1e-5);
     tf.dispose([a, x]);
   });
 
-  it('cholesky, choleskySolve and eigh dispatch to native ops', () => {
+  it('cholesky, choleskySolve and eigh dispatch to native ops', async () => {
     installFake();
     const n = 6;
     const a = tf.tensor2d(Float32Array.from(randomSpd(n, 10, 3)), [n, n]);
     const b = tf.ones([n, 2]) as tf.Tensor2D;
     const before = tf.memory().numTensors;
-    const l = cholesky(a, 0, { method: 'native' });
-    const x = choleskySolve(l, b, { method: 'native' });
-    const { values, vectors } = eigh(a, { method: 'native' });
+    const l = await cholesky(a, 0, { method: 'native' });
+    const x = await choleskySolve(l, b, { method: 'native' });
+    const { values, vectors } = await eigh(a, { method: 'native' });
     expect(tf.memory().numTensors).toBe(before + 4);
     expect(calls.map((c) => c.name)).toEqual(['Cholesky', 'MatrixTriangularSolve', 'MatrixTriangularSolve', 'SelfAdjointEigV2']);
-    const lh = cholesky(a, 0, { method: 'host' });
-    const xh = choleskySolve(lh, b, { method: 'host' });
-    const eh = eigh(a, { method: 'host' });
+    const lh = await cholesky(a, 0, { method: 'host' });
+    const xh = await choleskySolve(lh, b, { method: 'host' });
+    const eh = await eigh(a, { method: 'host' });
     for (const [p, q] of [[l, lh], [x, xh], [values, eh.values]] as const) {
-      const pd = p.dataSync();
-      q.dataSync().forEach((v, i) => {
+      const pd = await p.data();
+      (await q.data()).forEach((v, i) => {
         expect(pd[i]).toBeCloseTo(v, 4);
       });
     }
     tf.dispose([a, b, l, x, values, vectors, lh, xh, eh.values, eh.vectors]);
   });
 
-  it('maps a failing native Cholesky to NOT_POSITIVE_DEFINITE without leaking', () => {
+  it('maps a failing native Cholesky to NOT_POSITIVE_DEFINITE without leaking', async () => {
     installFake();
     const a = tf.tensor2d([1, 2, 2, 1], [2, 2]);
     const before = tf.memory().numTensors;
-    expect(() => dampedInverse(a, 0, { method: 'native' })).toThrow(expect.objectContaining({ code: 'NOT_POSITIVE_DEFINITE' }));
+    await expect(dampedInverse(a, 0, { method: 'native' })).rejects.toThrow(code('NOT_POSITIVE_DEFINITE'));
     expect(tf.memory().numTensors).toBe(before);
     a.dispose();
   });
 
-  it("'auto' picks native only on a tensorflow backend that has the ops", () => {
+  it("'auto' picks native only on a tensorflow backend that has the ops", async () => {
     expect(chooseMethod(512, 'tensorflow', { nativeAvailable: true }).method).toBe('native');
     expect(chooseMethod(512, 'tensorflow', { nativeAvailable: false }).method).toBe('blocked');
     expect(chooseMethod(512, 'wasm', { nativeAvailable: true }).method).toBe('blocked');
     installFake();
     // The active backend is named 'cpu', so even with the ops 'auto' keeps to the cpu policy.
     const a = tf.eye(4) as tf.Tensor2D;
-    const x = dampedInverse(a, 0);
+    const x = await dampedInverse(a, 0);
     expect(calls).toHaveLength(0);
     tf.dispose([a, x]);
   });

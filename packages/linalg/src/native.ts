@@ -64,11 +64,18 @@ function wrapNativeError(what: string, error: unknown): NatgradError {
   });
 }
 
-/** Reads the diagonal of L: TensorFlow's GPU Cholesky reports failure as NaN instead of throwing. */
-function assertFactorFinite(l: tf.Tensor2D, what: string): void {
+/** Reads the diagonal of L (disposing L on failure): TensorFlow's GPU Cholesky reports failure as NaN instead of throwing. */
+async function assertFactorFinite(l: tf.Tensor2D, what: string): Promise<void> {
   const probe = tf.tidy(() => tf.sum(tf.linalg.bandPart(l, 0, 0)));
-  const v = probe.dataSync()[0];
-  probe.dispose();
+  let v: number;
+  try {
+    v = (await probe.data())[0];
+  } catch (error) {
+    l.dispose();
+    throw error;
+  } finally {
+    probe.dispose();
+  }
   if (!Number.isFinite(v)) {
     l.dispose();
     throw new NatgradError('NOT_POSITIVE_DEFINITE', `${what}: A + λI is not positive definite.`, {
@@ -80,14 +87,14 @@ function assertFactorFinite(l: tf.Tensor2D, what: string): void {
 }
 
 /** Lower Cholesky factor of the SPD `m` (symmetrised, damped). Caller owns the result. */
-export function nativeCholesky(b: NativeOpBackend, m: tf.Tensor2D, what = 'nativeCholesky'): tf.Tensor2D {
+export async function nativeCholesky(b: NativeOpBackend, m: tf.Tensor2D, what = 'nativeCholesky'): Promise<tf.Tensor2D> {
   let l: tf.Tensor2D;
   try {
     l = b.executeSingleOutput('Cholesky', [typeAttr(b)], [m]) as tf.Tensor2D;
   } catch (error) {
     throw wrapNativeError(what, error);
   }
-  assertFactorFinite(l, what);
+  await assertFactorFinite(l, what);
   return l;
 }
 
@@ -105,8 +112,8 @@ export function nativeCholeskySolve(b: NativeOpBackend, l: tf.Tensor2D, rhs: tf.
   }
 }
 
-export function nativeSpdInverse(b: NativeOpBackend, m: tf.Tensor2D): tf.Tensor2D {
-  const l = nativeCholesky(b, m, 'nativeSpdInverse');
+export async function nativeSpdInverse(b: NativeOpBackend, m: tf.Tensor2D): Promise<tf.Tensor2D> {
+  const l = await nativeCholesky(b, m, 'nativeSpdInverse');
   const eye = tf.eye(m.shape[0]) as tf.Tensor2D;
   try {
     const x = nativeCholeskySolve(b, l, eye, 'nativeSpdInverse');

@@ -35,15 +35,20 @@ export interface NewtonSchulzResult {
   warmStarted: boolean;
 }
 
-/** R = I − M X and ‖R‖_F, read as one number (one device→host sync). */
-function residualOf(m: tf.Tensor2D, x: tf.Tensor2D, eye: tf.Tensor2D): { r: tf.Tensor2D; norm: number } {
+/** R = I − M X and ‖R‖_F, read as one number (one awaited device→host read); R is disposed if the read fails. */
+async function residualOf(m: tf.Tensor2D, x: tf.Tensor2D, eye: tf.Tensor2D): Promise<{ r: tf.Tensor2D; norm: number }> {
   const [r, normT] = tf.tidy(() => {
     const res = tf.sub(eye, tf.matMul(m, x)) as tf.Tensor2D;
     return [res, tf.sqrt(tf.sum(tf.square(res)))] as const;
   });
-  const norm = normT.dataSync()[0];
-  normT.dispose();
-  return { r, norm };
+  try {
+    return { r, norm: (await normT.data())[0] };
+  } catch (error) {
+    r.dispose();
+    throw error;
+  } finally {
+    normT.dispose();
+  }
 }
 
 /**
@@ -51,7 +56,7 @@ function residualOf(m: tf.Tensor2D, x: tf.Tensor2D, eye: tf.Tensor2D): { r: tf.T
  * NOT_POSITIVE_DEFINITE when the residual grows (an eigenvalue ≤ 0 makes |1 − μ/c| > 1) and
  * CONVERGENCE_FAILED when float32 cannot bring ‖R‖_F below 1 within the cap (κ too large for float32).
  */
-export function newtonSchulzInverse(m: tf.Tensor2D, options: NewtonSchulzOptions = {}): NewtonSchulzResult {
+export async function newtonSchulzInverse(m: tf.Tensor2D, options: NewtonSchulzOptions = {}): Promise<NewtonSchulzResult> {
   const n = m.shape[0];
   const maxIterations = options.maxIterations ?? NS_DEFAULT_MAX_ITERATIONS;
   const tolerance = options.tolerance ?? NS_DEFAULT_TOLERANCE;
@@ -60,8 +65,13 @@ export function newtonSchulzInverse(m: tf.Tensor2D, options: NewtonSchulzOptions
   const normsT = tf.tidy(() =>
     tf.stack([tf.sqrt(tf.sum(tf.square(m))), tf.max(tf.sum(tf.abs(m), 1)), tf.sum(tf.mul(m, 0))]),
   );
-  const [frob, inf, probe] = Array.from(normsT.dataSync());
-  normsT.dispose();
+  let norms: Float32Array;
+  try {
+    norms = (await normsT.data()) as Float32Array;
+  } finally {
+    normsT.dispose();
+  }
+  const [frob, inf, probe] = Array.from(norms);
   if (!Number.isFinite(probe) || !Number.isFinite(frob)) throw nonFinite('newtonSchulzInverse', 'NaN, ±Infinity or overflow in A + λI');
   if (frob === 0) {
     throw new NatgradError('NOT_POSITIVE_DEFINITE', 'newtonSchulzInverse: A + λI is the zero matrix.', {
@@ -75,20 +85,27 @@ export function newtonSchulzInverse(m: tf.Tensor2D, options: NewtonSchulzOptions
   let x: tf.Tensor2D | null = null;
   let state: { r: tf.Tensor2D; norm: number } | null = null;
   let warmStarted = false;
-  if (options.warmStart !== undefined) {
-    const candidate = residualOf(m, options.warmStart, eye);
-    if (candidate.norm < 1) {
-      x = tf.clone(options.warmStart);
-      state = candidate;
-      warmStarted = true;
-    } else {
-      candidate.r.dispose();
+  try {
+    if (options.warmStart !== undefined) {
+      const candidate = await residualOf(m, options.warmStart, eye);
+      if (candidate.norm < 1) {
+        x = tf.clone(options.warmStart);
+        state = candidate;
+        warmStarted = true;
+      } else {
+        candidate.r.dispose();
+      }
     }
-  }
-  if (x === null || state === null) {
-    const scale = 1 / Math.min(frob, inf);
-    x = tf.tidy(() => tf.mul(eye, scale) as tf.Tensor2D);
-    state = residualOf(m, x, eye);
+    if (x === null || state === null) {
+      const scale = 1 / Math.min(frob, inf);
+      x = tf.tidy(() => tf.mul(eye, scale) as tf.Tensor2D);
+      state = await residualOf(m, x, eye);
+    }
+  } catch (error) {
+    // A failed read (device lost) must not leak the identity or the start iterate.
+    x?.dispose();
+    eye.dispose();
+    throw error;
   }
 
   let best = x;
@@ -107,7 +124,7 @@ export function newtonSchulzInverse(m: tf.Tensor2D, options: NewtonSchulzOptions
       iterations++;
       if (x !== best) x.dispose();
       x = next;
-      state = residualOf(m, x, eye);
+      state = await residualOf(m, x, eye);
       const norm = state.norm;
       // For SPD input ‖R_k‖_F never exceeds ‖R_0‖_F in exact arithmetic; an eigenvalue ≤ 0 makes it grow
       // like e^(2^k) with e > 1, so doubling is an unambiguous sign (rounding cannot double it).

@@ -81,3 +81,38 @@ export const FLOAT32_GUARANTEE = {
   blocked: { factor: 32, maxKappa: 1e5 },
   'newton-schulz': { factor: 32, maxKappa: 1e4 },
 } as const;
+
+/** Backends whose matMul sums its products in float64 and rounds once (tfjs-backend-cpu's JS loops). */
+const FLOAT64_ACCUMULATING_BACKENDS: readonly string[] = ['cpu'];
+
+/**
+ * Whether the named backend's matMul accumulates its n products in float32 (wasm's XNNPACK, WebGPU
+ * and WebGL shaders; everything but the cpu backend). Such a product P̂ of M and X has
+ * |P̂ − MX| ≤ γ_n |M||X| with γ_n = n·u/(1 − n·u) (Higham, "Accuracy and Stability of Numerical
+ * Algorithms" 2nd ed., §3.5, eq. (3.13)) instead of the cpu backend's u·|MX|, so the float32
+ * methods' residuals gain a term of that size; see FLOAT32_ACCUMULATION_GUARANTEE.
+ */
+export function accumulatesInFloat32(backendName: string): boolean {
+  return !FLOAT64_ACCUMULATING_BACKENDS.includes(backendName);
+}
+
+/** γ_n = n·u/(1 − n·u), u = 2⁻²⁴: the relative error bound of an n-term float32 sum of products (Higham eq. (3.13)). */
+export function accumulationErrorBound(n: number): number {
+  const nu = n * 2 ** -24;
+  return nu / (1 - nu);
+}
+
+/**
+ * FLOAT32_GUARANTEE where matMul accumulates in float32 (accumulatesInFloat32): r ≤ factor·κ·u + γ_n·κ
+ * for κ ≤ maxKappa. The extra γ_n·κ is the float32 accumulation error of the products that form the
+ * residual I − (A+λI)X and the blocked Schur complements, |δ| ≤ γ_n |M||X|, taken normwise as
+ * ‖|M||X|‖_F/√n ≈ ‖M‖₂‖X‖₂ = κ (an estimate: the worst case is √n times larger). Newton–Schulz's range is
+ * shorter here because symmetrising each iterate turns a residual error E into M·Eᵀ·X, up to κ·‖E‖
+ * (measured 149·κu at n = 2, κ = 1e4 on wasm and webgpu). Beyond maxKappa Newton–Schulz may return a poor
+ * inverse, but its reported `residual` is then within γ_{n+1}·κ + u of the true one (it is computed with
+ * the same float32 products), so a caller can tell; blocked either meets the bound or throws.
+ */
+export const FLOAT32_ACCUMULATION_GUARANTEE = {
+  blocked: { factor: 32, maxKappa: 1e5 },
+  'newton-schulz': { factor: 32, maxKappa: 1e3 },
+} as const;

@@ -5,7 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { hostSymmetrize } from './host';
-import { checkDamping, readHost, squareSize } from './validate';
+import { checkDamping, readHostMany, squareSize } from './validate';
 
 /** ‖(sym(A) + λI)X − I‖_F / √n in float64; A and X row-major n×n. */
 export function hostInverseResidual(a: Float64Array | Float32Array, n: number, damping: number, x: Float64Array | Float32Array): number {
@@ -26,10 +26,11 @@ export function hostInverseResidual(a: Float64Array | Float32Array, n: number, d
   return Math.sqrt(sum / n);
 }
 
-/** The same for tensors (reads both; O(n³) on the host, so meant for tests and diagnostics). */
-export function inverseResidual(a: tf.Tensor2D, damping: number, x: tf.Tensor2D): number {
+/** The same for tensors (reads both in one transfer; O(n³) on the host, so meant for tests and diagnostics). */
+export async function inverseResidual(a: tf.Tensor2D, damping: number, x: tf.Tensor2D): Promise<number> {
   const n = squareSize(a, 'inverseResidual');
   squareSize(x, 'inverseResidual');
   checkDamping(damping, 'inverseResidual');
-  return hostInverseResidual(readHost(a), n, damping, readHost(x));
+  const [aData, xData] = await readHostMany([a, x]);
+  return hostInverseResidual(aData, n, damping, xData);
 }

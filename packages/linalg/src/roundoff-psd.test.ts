@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cholesky, dampedInverse, dampedInverseDetailed, hostEigh, hostInverseResidual, roundoffTolerance } from './index';
+import { noLeak, rejection } from './test-helpers';
 import { randomSpd } from './test-matrices';
 
 const U = 2 ** -24;
@@ -52,23 +53,6 @@ function reference(a32: Float64Array, n: number, damping: number): { x: Float64A
   return { x, clipped };
 }
 
-function noLeak<T>(fn: () => T, returned: number): T {
-  const before = tf.memory().numTensors;
-  let out: T;
-  try {
-    out = fn();
-  } catch (error) {
-    expect(tf.memory().numTensors).toBe(before);
-    throw error;
-  }
-  expect(tf.memory().numTensors).toBe(before + returned);
-  return out;
-}
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-
 describe('matrices that are PSD only up to roundoff', () => {
   const n = 32;
   const damping = 1e-8;
@@ -77,14 +61,14 @@ describe('matrices that are PSD only up to roundoff', () => {
   const ref = reference(a32, n, damping);
   const scale = Math.max(...ref.x.map(Math.abs));
 
-  it.each(['host', 'blocked', 'newton-schulz'] as const)('%s: a −1e-7·‖A‖ eigenvalue and λ = 1e-8 invert (A_clipped + λI)', (method) => {
+  it.each(['host', 'blocked', 'newton-schulz'] as const)('%s: a −1e-7·‖A‖ eigenvalue and λ = 1e-8 invert (A_clipped + λI)', async (method) => {
     const a = tf.tensor2d(Float32Array.from(raw), [n, n]);
-    const r = noLeak(() => dampedInverseDetailed(a, damping, { method, blockSize: 8 }), 1);
+    const r = await noLeak(() => dampedInverseDetailed(a, damping, { method, blockSize: 8 }), 1);
     expect(r.fallback, method).toBeDefined();
     expect(r.fallback?.minEigenvalue).toBeLessThan(-5e-8);
     expect(r.fallback?.minEigenvalue).toBeGreaterThan(-r.fallback!.tolerance);
     expect(r.fallback?.clipped).toBeGreaterThanOrEqual(1);
-    const x = r.inverse.dataSync() as Float32Array;
+    const x = (await r.inverse.data()) as Float32Array;
     let diff = 0;
     for (let i = 0; i < n * n; i++) diff = Math.max(diff, Math.abs(x[i] - ref.x[i]));
     // float64 answer rounded once to float32; the two eigensolvers agree to ~1e-16·‖A‖ ≪ λ.
@@ -94,11 +78,11 @@ describe('matrices that are PSD only up to roundoff', () => {
     tf.dispose([a, r.inverse]);
   });
 
-  it.each(['host', 'blocked'] as const)('cholesky (%s) factors A_clipped + λI instead of failing', (method) => {
+  it.each(['host', 'blocked'] as const)('cholesky (%s) factors A_clipped + λI instead of failing', async (method) => {
     const a = tf.tensor2d(Float32Array.from(raw), [n, n]);
     const lambda = 1e-8;
-    const l = noLeak(() => cholesky(a, lambda, { method }), 1);
-    const lv = l.dataSync();
+    const l = await noLeak(() => cholesky(a, lambda, { method }), 1);
+    const lv = await l.data();
     const { clipped } = reference(a32, n, lambda);
     let err = 0;
     for (let i = 0; i < n; i++) {
@@ -112,9 +96,9 @@ describe('matrices that are PSD only up to roundoff', () => {
     tf.dispose([a, l]);
   });
 
-  it('a genuinely PSD input never takes the fallback', () => {
+  it('a genuinely PSD input never takes the fallback', async () => {
     const a = tf.tensor2d(Float32Array.from(withSpectrum(factorSpectrum(n, 0.5))), [n, n]);
-    const r = dampedInverseDetailed(a, 1e-3, { method: 'blocked', blockSize: 8 });
+    const r = await dampedInverseDetailed(a, 1e-3, { method: 'blocked', blockSize: 8 });
     expect(r.fallback).toBeUndefined();
     tf.dispose([a, r.inverse]);
   });
@@ -122,30 +106,26 @@ describe('matrices that are PSD only up to roundoff', () => {
 
 describe('rejections state the numbers', () => {
   const n = 32;
-  it.each(['host', 'blocked', 'newton-schulz'] as const)('%s rejects a clearly indefinite matrix (μ_min = −1e-2·‖A‖, λ = 1e-3)', (method) => {
+  it.each(['host', 'blocked', 'newton-schulz'] as const)('%s rejects a clearly indefinite matrix (μ_min = −1e-2·‖A‖, λ = 1e-3)', async (method) => {
     const a = tf.tensor2d(Float32Array.from(withSpectrum(factorSpectrum(n, -1e-2))), [n, n]);
-    let message = '';
-    try {
-      noLeak(() => dampedInverse(a, 1e-3, { method, blockSize: 8 }), 0);
-    } catch (error) {
-      expect((error as { code?: string }).code).toBe('NOT_POSITIVE_DEFINITE');
-      message = String(error);
-    }
+    const error = await rejection(noLeak(() => dampedInverse(a, 1e-3, { method, blockSize: 8 }), 0));
+    expect(error.code).toBe('NOT_POSITIVE_DEFINITE');
+    const message = String(error);
     expect(message).toMatch(/μ_min = -1\.000e-2/);
     expect(message).toContain(`τ = n·2⁻²³·‖A‖₂ = ${roundoffTolerance(n, 1).toExponential(3)}`);
     expect(message).toMatch(/raise the damping above \|μ_min\| = 1\.000e-2/);
-    expect(() => noLeak(() => cholesky(a, 1e-3, { method: method === 'newton-schulz' ? 'host' : method }), 0)).toThrow(/μ_min = -1\.000e-2/);
+    await expect(noLeak(() => cholesky(a, 1e-3, { method: method === 'newton-schulz' ? 'host' : method }), 0)).rejects.toThrow(/μ_min = -1\.000e-2/);
     a.dispose();
   });
 
-  it('rejects zero damping on a singular PSD matrix, and accepts the same matrix damped', () => {
+  it('rejects zero damping on a singular PSD matrix, and accepts the same matrix damped', async () => {
     const a = tf.tensor2d(Float32Array.from(withSpectrum(factorSpectrum(n, 0))), [n, n]);
     for (const method of ['host', 'blocked', 'newton-schulz'] as const) {
-      expect(() => noLeak(() => dampedInverse(a, 0, { method, blockSize: 8 }), 0), method).toThrow(/singular up to roundoff/);
+      await expect(noLeak(() => dampedInverse(a, 0, { method, blockSize: 8 }), 0), method).rejects.toThrow(/singular up to roundoff/);
     }
-    expect(() => cholesky(a, 0)).toThrow(/singular up to roundoff/);
-    const x = dampedInverse(a, 1e-2, { method: 'blocked', blockSize: 8 });
-    expect(Number.isFinite(x.dataSync()[0])).toBe(true);
+    await expect(cholesky(a, 0)).rejects.toThrow(/singular up to roundoff/);
+    const x = await dampedInverse(a, 1e-2, { method: 'blocked', blockSize: 8 });
+    expect(Number.isFinite((await x.data())[0])).toBe(true);
     tf.dispose([a, x]);
   });
 });

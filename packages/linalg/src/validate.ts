@@ -59,13 +59,19 @@ export function nonFinite(what: string, detail: string): NatgradError {
 }
 
 /**
- * Device-side finiteness test that costs one scalar read: Σ a·0 is NaN iff some entry is NaN or ±∞
- * (mul and sum exist on every backend, unlike isFinite on some).
+ * Device-side finiteness test of one or more tensors that costs one scalar read: Σ a·0 is NaN iff
+ * some entry is NaN or ±∞ (mul and sum exist on every backend, unlike isFinite on some). Awaited,
+ * because a GPU backend (WebGPU in Node) cannot read synchronously.
  */
-export function assertFiniteDevice(a: tf.Tensor, what: string): void {
-  const probe = tf.tidy(() => tf.sum(tf.mul(a, 0)));
-  const v = probe.dataSync()[0];
-  probe.dispose();
+export async function assertFiniteDevice(tensors: tf.Tensor | readonly tf.Tensor[], what: string): Promise<void> {
+  const list = tensors instanceof tf.Tensor ? [tensors] : tensors;
+  const probe = tf.tidy(() => list.map((a) => tf.sum(tf.mul(a, 0))).reduce((s, p) => tf.add(s, p)));
+  let v: number;
+  try {
+    v = (await probe.data())[0];
+  } finally {
+    probe.dispose();
+  }
   if (!Number.isFinite(v)) throw nonFinite(what, 'NaN or ±Infinity somewhere in the tensor');
 }
 
@@ -91,9 +97,32 @@ export function checkPositiveNumber(value: unknown, name: string, what: string):
   return value;
 }
 
-/** Reads a float32 matrix into a float64 array. Call outside tf.tidy (see the house rules). */
-export function readHost(a: tf.Tensor): Float64Array {
-  return Float64Array.from(a.dataSync() as Float32Array);
+/** Reads a float32 matrix into a float64 array (awaited: GPU backends have no synchronous read). Call outside tf.tidy. */
+export async function readHost(a: tf.Tensor): Promise<Float64Array> {
+  return Float64Array.from((await a.data()) as Float32Array);
+}
+
+/**
+ * Reads several float32 tensors in ONE device→host transfer (flattened and concatenated on the
+ * device, split on the host): on a GPU every read is a round trip that stalls the queue, so two
+ * operands cost one stall, not two. The values are the same float32 numbers as separate reads.
+ */
+export async function readHostMany(tensors: readonly tf.Tensor[]): Promise<Float64Array[]> {
+  if (tensors.length === 1) return [await readHost(tensors[0])];
+  const packed = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
+  let flat: Float32Array;
+  try {
+    flat = (await packed.data()) as Float32Array;
+  } finally {
+    packed.dispose();
+  }
+  const out: Float64Array[] = [];
+  let offset = 0;
+  for (const t of tensors) {
+    out.push(Float64Array.from(flat.subarray(offset, offset + t.size)));
+    offset += t.size;
+  }
+  return out;
 }
 
 /** A float32 tensor from float64 host data (rounded once, here). */
