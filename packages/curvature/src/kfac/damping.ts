@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
-import { type EighResult, type LinalgMethod, dampedInverses, eigh } from '@natgrad/linalg';
+import { type LinalgMethod, dampedInverses, eigh } from '@natgrad/linalg';
 import { matMulT } from '../shared/matmul';
 
 export type DampingMode = 'pi' | 'eigen';
@@ -106,27 +106,22 @@ export async function computeInverses(
       lambdaG: l.lambdaG,
     }));
   }
-  const done: BlockInverse[] = [];
-  try {
-    for (const { a, g } of factors) {
-      const ea = await eigh(a, { method });
-      let eg: EighResult;
-      try {
-        eg = await eigh(g, { method });
-      } catch (err) {
-        tf.dispose([ea.values, ea.vectors]);
-        throw err;
-      }
-      const scale = tf.tidy(() => tf.reciprocal(tf.add(tf.outerProduct(ea.values, eg.values), damping)) as tf.Tensor2D);
-      tf.dispose([ea.values, eg.values]);
-      done.push({ kind: 'eigen', qA: ea.vectors, qG: eg.vectors, scale });
-    }
-  } catch (err) {
-    // A failed decomposition must not leak the blocks already done.
-    for (const inv of done) disposeInverse(inv);
-    throw err;
+  // All decompositions start at once, so that their device reads (host paths) overlap instead of
+  // waiting for each other; a failure releases every result that did arrive.
+  const settled = await Promise.allSettled(factors.flatMap(({ a, g }) => [eigh(a, { method }), eigh(g, { method })]));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const results = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (failed !== undefined) {
+    for (const r of results) tf.dispose([r.values, r.vectors]);
+    throw failed.reason;
   }
-  return done;
+  return factors.map((_, i) => {
+    const ea = results[2 * i];
+    const eg = results[2 * i + 1];
+    const scale = tf.tidy(() => tf.reciprocal(tf.add(tf.outerProduct(ea.values, eg.values), damping)) as tf.Tensor2D);
+    tf.dispose([ea.values, eg.values]);
+    return { kind: 'eigen', qA: ea.vectors, qG: eg.vectors, scale };
+  });
 }
 
 /** F^-1 w for one block (call inside tidy). */

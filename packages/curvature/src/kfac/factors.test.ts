@@ -81,6 +81,8 @@ describe('batchFactors', () => {
     { label: 'stride 2, valid', strides: [2, 2], dilation: [1, 1], padding: 'valid' },
     { label: 'dilation 2, same', strides: [1, 1], dilation: [2, 2], padding: 'same' },
     { label: 'dilation 2, valid', strides: [1, 1], dilation: [2, 2], padding: 'valid' },
+    // patches.ts gathers at stride 1 and subsamples (tfjs refuses strides and dilations together)
+    { label: 'stride 2, dilation 2, same', strides: [2, 2], dilation: [2, 2], padding: 'same' },
   ] as const;
   for (const c of convCases) {
     it(`Conv2D (${c.label}): A = mean over batch x locations, G = per-example sum over locations; patch order matches the kernel`, async () => {
