@@ -16,5 +16,5 @@ export type { PiecewiseConstantOptions } from './piecewise-constant';
 export type { NonFiniteOptions } from './internal/fixed-schedule';
 export { LevenbergMarquardtDamping, levenbergMarquardt } from './levenberg-marquardt';
 export type { LevenbergMarquardtOptions } from './levenberg-marquardt';
-export { quadraticModelChange, reductionRatio } from './quadratic-model';
+export { quadraticModelChange, readReductionRatio, reductionRatio } from './quadratic-model';
 export { dampingFromState } from './from-state';

@@ -2,12 +2,14 @@
  * The local quadratic model behind Levenberg-Marquardt damping (Martens & Grosse 2015, Section 6.5):
  * q(delta) = g^T delta + 1/2 delta^T (F + lambda I) delta, and the reduction ratio
  * rho = (L(theta + delta) - L(theta)) / q(delta). q runs on the device through the curvature
- * view's F v (undamped); the ratio is a host computation on three scalars the trainer reads
- * anyway (the two losses), with guards so that a vanishing model change or non-finite inputs give
- * a value whose effect on the damping is defined (see reductionRatio).
+ * view's F v (undamped) and is not read here, so the caller can read it together with the two
+ * losses in one transfer; the ratio is a host computation on those three numbers, with guards so
+ * that a vanishing model change or non-finite inputs give a value whose effect on the damping is
+ * defined (see reductionRatio). readReductionRatio does that one awaited read for tensor inputs
+ * (a GPU backend such as WebGPU in Node cannot read synchronously).
  */
 import * as tf from '@tensorflow/tfjs';
-import { type CurvatureView, NatgradError, type ParamMap, describeValue } from '@natgrad/core';
+import { type CurvatureView, NatgradError, type ParamMap, describeValue, sumTensors } from '@natgrad/core';
 import { invalid } from './internal/validate';
 
 const WHERE = 'quadraticModelChange()';
@@ -95,33 +97,67 @@ export function quadraticModelChange(g: ParamMap, delta: ParamMap, curvature: Cu
         curv.push(tf.sum(tf.mul(delta[p], fd)));
       }
     }
-    return tf.add(tf.addN(terms), tf.mul(tf.addN(curv), 0.5)) as tf.Scalar;
+    // sumTensors, not tf.addN: one term per parameter tensor, and WebGPU binds at most 7 addN inputs.
+    return tf.add(sumTensors(terms), tf.mul(sumTensors(curv), 0.5)) as tf.Scalar;
   });
 }
 
-function readScalar(what: string, v: number | tf.Scalar): number {
+function checkNumber(where: string, what: string, v: unknown): number {
   if (typeof v === 'number') return v;
-  if (v instanceof tf.Tensor && v.size === 1 && !v.isDisposed) return v.dataSync()[0];
-  throw invalid('reductionRatio()', what, 'a number or a live one-element tensor', v, `pass ${what} as a number or tf.Scalar`);
+  const fix =
+    v instanceof tf.Tensor
+      ? `read the tensors first (one packed \`await t.data()\`), or call \`await readReductionRatio(...)\`, which does`
+      : `pass ${what} as a number`;
+  throw invalid(where, what, 'a number', v, fix);
 }
 
 /**
- * rho = (lossAfter - lossBefore) / q. Guards (tolerance = 1e-12 * max(|lossBefore|, |lossAfter|)):
+ * rho = (lossAfter - lossBefore) / q, from numbers (no device read: a trainer reads the two losses
+ * and q in one transfer and passes the values). Guards (tolerance = 1e-12 * max(|lossBefore|, |lossAfter|)):
  * - any input non-finite: NaN (levenbergMarquardt treats NaN as a failed step and raises lambda);
  * - q and the actual change both within tolerance: 1 (the model predicted "nothing" and nothing
  *   happened; this lowers lambda, so the steps grow instead of freezing);
  * - q >= -tolerance otherwise (the model predicts no decrease): +Infinity if the loss went down
  *   (the model was too pessimistic: lower lambda), -Infinity if it did not (raise lambda).
- * Tensors are read (one value each) and stay owned by the caller.
  */
-export function reductionRatio(lossBefore: number | tf.Scalar, lossAfter: number | tf.Scalar, q: number | tf.Scalar): number {
-  const before = readScalar('lossBefore', lossBefore);
-  const after = readScalar('lossAfter', lossAfter);
-  const model = readScalar('q', q);
+export function reductionRatio(lossBefore: number, lossAfter: number, q: number): number {
+  const where = 'reductionRatio()';
+  const before = checkNumber(where, 'lossBefore', lossBefore);
+  const after = checkNumber(where, 'lossAfter', lossAfter);
+  const model = checkNumber(where, 'q', q);
   if (!Number.isFinite(before) || !Number.isFinite(after) || !Number.isFinite(model)) return Number.NaN;
   const change = after - before;
   const tol = 1e-12 * Math.max(Math.abs(before), Math.abs(after));
   if (Math.abs(model) <= tol && Math.abs(change) <= tol) return 1;
   if (model >= -tol) return change < 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
   return change / model;
+}
+
+/**
+ * reductionRatio for inputs that may be tensors (one-element, e.g. the q of quadraticModelChange):
+ * every tensor input is read in ONE awaited transfer (stacked on the device), the numbers pass
+ * through. Tensors stay owned by the caller.
+ */
+export async function readReductionRatio(lossBefore: number | tf.Tensor, lossAfter: number | tf.Tensor, q: number | tf.Tensor): Promise<number> {
+  const where = 'readReductionRatio()';
+  const inputs = { lossBefore, lossAfter, q };
+  const tensors: tf.Tensor[] = [];
+  for (const [what, v] of Object.entries(inputs)) {
+    if (typeof v === 'number') continue;
+    if (!(v instanceof tf.Tensor) || v.size !== 1 || v.isDisposed) {
+      throw invalid(where, what, 'a number or a live one-element tensor', v, `pass ${what} as a number or tf.Scalar`);
+    }
+    tensors.push(v);
+  }
+  let values: number[] = [];
+  if (tensors.length > 0) {
+    const packed = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(tf.cast(t, 'float32'), [1]))));
+    try {
+      values = Array.from(await packed.data());
+    } finally {
+      packed.dispose();
+    }
+  }
+  const value = (v: number | tf.Tensor): number => (typeof v === 'number' ? v : (values.shift() as number));
+  return reductionRatio(value(lossBefore), value(lossAfter), value(q));
 }
