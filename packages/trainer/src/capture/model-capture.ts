@@ -76,7 +76,7 @@ export interface ModelCapture {
 }
 
 /** Backends whose matMul gradient transposes explicitly (@natgrad/backends), where sharing the transposes pays. */
-const FUSED_DENSE_BACKENDS = new Set(['wasm', 'cpu']);
+export const FUSED_DENSE_BACKENDS: ReadonlySet<string> = new Set(['wasm', 'cpu']);
 
 function invalid(summary: string, expected: string, received: unknown, fix: string): NatgradError {
   return new NatgradError('INVALID_ARGUMENT', summary, { expected, received: describeValue(received), fix });
