@@ -81,6 +81,12 @@ export interface CurvatureEstimator extends CurvatureView, Stateful {
    * Resolves to the factor the directions were scaled by (1 when inactive).
    */
   scaleUpdate?(directions: ParamMap, grads: ParamMap, learningRate: number): Promise<number>;
+  /**
+   * Optional: the damping of an inverse cache that setState() could not rebuild synchronously (a
+   * rebuild needs device reads), or null when the cache is ready. Whoever restores a state awaits
+   * refreshInverses(pendingRefresh) before the next precondition().
+   */
+  readonly pendingRefresh?: number | null;
   memory(): MemoryReport;
   dispose(): void;
 }
