@@ -6,7 +6,8 @@ import { NatgradError } from '@natgrad/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NameCanonicalizer } from './checkpoint';
 import { ReduceLROnPlateau } from './lr-schedules';
-import { adamw, fop, sgd } from './presets';
+import { kfac as kfacCurvature } from '@natgrad/curvature';
+import { adamw, fop, kfac, sgd } from './presets';
 import { blobs, mlp, weightBits } from './testing/problems';
 import { Trainer } from './trainer';
 
@@ -133,6 +134,39 @@ describe('checkpoints', () => {
     await fresh.load(path);
     expect(await weightBits(fresh.model)).toEqual(await weightBits(t.model));
     for (const tr of [t, fresh, wider, other, noMomentum]) tr.dispose();
+    tf.dispose([x, y]);
+  });
+
+  it('a KFAC state of the other damping mode: the inverse cache is rebuilt by load(), or by the next step after fromCheckpointBytes()', async () => {
+    const make = (mode: 'pi' | 'eigen', seed: number) =>
+      new Trainer({ model: mlp({ seed }), loss: 'categoricalCrossentropy', ...kfac({ learningRate: 0.01, damping: 0.01, curvature: kfacCurvature({ damping: mode }) }), seed: 5 });
+    const a = make('pi', 7);
+    for (let i = 0; i < 3; i++) {
+      const { x, y } = batch(i);
+      await a.step(x, y);
+      tf.dispose([x, y]);
+    }
+    const path = join(dir, 'pi.ckpt');
+    await a.save(path);
+    const { x, y } = batch(3);
+    // The same continuation twice: after load() (rebuilt there) and after fromCheckpointBytes()
+    // (rebuilt at the start of the step). Without the rebuild the eigen-mode estimator refuses to
+    // precondition ("must be rebuilt").
+    const viaLoad = make('eigen', 99);
+    await viaLoad.load(path);
+    expect(viaLoad.curvature?.pendingRefresh).toBeNull();
+    expect((await viaLoad.step(x, y)).skipped).toBe(false);
+    const viaBytes = make('eigen', 98);
+    viaBytes.fromCheckpointBytes(new Uint8Array(await readFile(path)));
+    expect(viaBytes.curvature?.pendingRefresh).toBe(0.01);
+    expect((await viaBytes.step(x, y)).skipped).toBe(false);
+    expect(viaBytes.curvature?.pendingRefresh).toBeNull();
+    expect(await weightBits(viaBytes.model)).toEqual(await weightBits(viaLoad.model));
+    // The rebuilt cache is the estimator's; later steps leave numTensors as they find it.
+    const before = tf.memory().numTensors;
+    await viaBytes.step(x, y);
+    expect(tf.memory().numTensors).toBe(before);
+    for (const t of [a, viaLoad, viaBytes]) t.dispose();
     tf.dispose([x, y]);
   });
 

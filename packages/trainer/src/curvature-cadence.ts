@@ -32,6 +32,17 @@ export class CurvatureCadence {
 }
 
 /**
+ * Completes a restore whose inverse cache setState() could not rebuild (a KFAC state saved in the
+ * other damping mode: setState is synchronous and the rebuild reads the device), at the damping
+ * the estimator names in pendingRefresh. It must run before the next statistics update, so that
+ * the cache comes from the restored statistics, as the checkpoint's own refresh did.
+ */
+export async function finishPendingRefresh(curvature: CurvatureEstimator | null): Promise<void> {
+  const damping = curvature?.pendingRefresh;
+  if (curvature !== null && damping !== undefined && damping !== null) await curvature.refreshInverses(damping);
+}
+
+/**
  * Whether the loss, gradients and captures are all finite (one device read, awaited). The
  * statistics must never fold in a non-finite batch, or the curvature EMA would be poisoned for
  * every later step.

@@ -28,7 +28,7 @@ import { CallGuard } from './call-guard';
 import { CHECKPOINT_VERSION } from './checkpoint-format';
 import { readFileBytes, writeFileAtomic } from './checkpoint';
 import { globalNorm, unclip } from './clipping';
-import { CurvatureCadence, foldStatistics, statisticsInputsFinite } from './curvature-cadence';
+import { CurvatureCadence, finishPendingRefresh, foldStatistics, statisticsInputsFinite } from './curvature-cadence';
 import { adaptationDue, applyWithAdaptation } from './damping-adaptation';
 import { type Batch, checkXY, disposeElement, elementXY, tensorBatches, trimBatch } from './dataset';
 import { type Evaluated, evaluateDataset, evaluateTensors, evaluateValidation } from './evaluate';
@@ -195,6 +195,8 @@ export class Trainer {
       const t = new StepTensors(x, y, this.projection.subBatches);
       let outcome: StepOutcome;
       try {
+        // A state restored without its inverse cache (fromCheckpointBytes is synchronous).
+        await timer.timeAsync('inverses', () => finishPendingRefresh(this.curvature));
         outcome = await this.computeStep(t, timer, { stepIndex, batchSize, damping, learningRate, seeds });
         if (!outcome.skipped) {
           if (adaptationDue(this.curvature, this.damping, stepIndex)) {
@@ -358,7 +360,11 @@ export class Trainer {
     return writeTrainerCheckpoint(this.checkpointSubject());
   }
 
-  /** Restores a checkpoint written by toCheckpointBytes(); all-or-nothing (rolls back on failure). */
+  /**
+   * Restores a checkpoint written by toCheckpointBytes(); all-or-nothing (rolls back on failure).
+   * Synchronous: an inverse cache the curvature could not restore as saved (a KFAC state of the
+   * other damping mode) is rebuilt by load() or, after this call, at the start of the next step.
+   */
   fromCheckpointBytes(bytes: Uint8Array): void {
     this.assertAlive('fromCheckpointBytes');
     this.inStep.check('fromCheckpointBytes');
@@ -370,9 +376,10 @@ export class Trainer {
     await writeFileAtomic(path, await this.toCheckpointBytes());
   }
 
-  /** Restores a checkpoint file written by save(). Node only. */
+  /** Restores a checkpoint file written by save(), including any inverse cache to rebuild. Node only. */
   async load(path: string): Promise<void> {
     this.fromCheckpointBytes(await readFileBytes(path));
+    await this.inStep.run('load', () => finishPendingRefresh(this.curvature));
   }
 
   /** Releases the update-rule and curvature state and the capture (the model stays the caller's). */
