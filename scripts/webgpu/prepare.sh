@@ -45,8 +45,9 @@ command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || fail "needs a
 # already goes; deb.debian.org when none is found.
 mirror() {
   local uri
-  uri=$(grep -hoE '(https?://[^ ]+/debian)/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
-    /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v -- '-security' | head -n1 | tr -d ' ' || true)
+  uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
+    | grep -vE '^[[:space:]]*#' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 | tr -d ' ' || true)
+  uri=${uri%/}
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
@@ -87,14 +88,16 @@ missing=$(LD_LIBRARY_PATH=$lib ldd "$lib/libvulkan_lvp.so" | awk '/not found/ {p
 [ -z "$missing" ] || fail "libvulkan_lvp.so needs libraries this machine lacks: $missing(apt-get install the packages that ship them)"
 
 mkdir -p "$runtime" && chmod 700 "$runtime"
+# Mesa's own ICD file names the library by its system path: write one naming the unpacked copy,
+# with Mesa's api_version.
 icd=$cache/lvp_icd.json
+api=$(grep -oE '"api_version": *"[0-9.]+"' "$root/usr/share/vulkan/icd.d/lvp_icd.json" | grep -oE '[0-9.]+' | head -n1 || true)
 cat >"$icd" <<EOF
 {
   "file_format_version": "1.0.1",
-  "ICD": { "library_path": "$lib/libvulkan_lvp.so", "api_version": "1.4.305" }
+  "ICD": { "library_path": "$lib/libvulkan_lvp.so", "api_version": "${api:-1.3.0}" }
 }
 EOF
-# api_version is informational for the loader; lavapipe reports its own.
 
 cat >"$cache/env.sh" <<EOF
 # Written by scripts/webgpu/prepare.sh: source it to give Dawn (npm webgpu) Mesa's lavapipe.
