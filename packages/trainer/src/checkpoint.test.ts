@@ -19,7 +19,11 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const data = blobs({ n: 64, seed: 21, classes: 3, dims: 4 });
+// Made on the test backend: beforeAll runs after the setup file has chosen it.
+let data: ReturnType<typeof blobs>;
+beforeAll(() => {
+  data = blobs({ n: 64, seed: 21, classes: 3, dims: 4 });
+});
 afterAll(() => tf.dispose([data.x, data.y]));
 
 function batch(i: number): { x: tf.Tensor; y: tf.Tensor } {

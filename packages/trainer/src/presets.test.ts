@@ -1,14 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { diagonal as diagonalCurvature } from '@natgrad/curvature';
 import { average } from '@natgrad/projection';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PresetName, adamw, fop, kfac, presets, sgd } from './presets';
 import { blobs, mlp } from './testing/problems';
 import { Trainer } from './trainer';
 
-// A separable 4-class problem in 6 dimensions; 128 training examples, 64 held out.
-const train = blobs({ n: 128, seed: 11, classes: 4, dims: 6 });
-const val = blobs({ n: 64, seed: 12, classes: 4, dims: 6 });
+// A separable 4-class problem in 6 dimensions; 128 training examples, 64 held out. Made on the
+// test backend (beforeAll runs after the setup file has chosen it).
+let train: ReturnType<typeof blobs>;
+let val: ReturnType<typeof blobs>;
+beforeAll(() => {
+  train = blobs({ n: 128, seed: 11, classes: 4, dims: 6 });
+  val = blobs({ n: 64, seed: 12, classes: 4, dims: 6 });
+});
 afterAll(() => tf.dispose([train.x, train.y, val.x, val.y]));
 
 // Learning rate and damping per preset, as the FOP paper's protocol tunes them per optimizer.
