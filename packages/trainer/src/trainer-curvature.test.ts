@@ -126,6 +126,19 @@ describe('Trainer, curvature path (KFAC + FOP)', () => {
     tf.dispose([d.x, d.y]);
   });
 
+  it('dispose() while a step awaits the device: the step rejects and leaves no tensor behind', async () => {
+    const d = blobs({ n: 16, seed: 37 });
+    const before = tf.memory().numTensors;
+    const t = fopWith(new RecordingDamping(0.01));
+    await t.step(d.x, d.y);
+    const inFlight = t.step(d.x, d.y);
+    t.dispose();
+    await expect(inFlight).rejects.toMatchObject({ code: 'DISPOSED' });
+    t.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([d.x, d.y]);
+  });
+
   it('no tensor growth over 200 steps with curvature, projection, clipping and LM adaptation', async () => {
     const d = blobs({ n: 8, seed: 35 });
     const t = new Trainer({
