@@ -17,7 +17,12 @@ export type LinalgOperation = 'inverse' | 'cholesky' | 'eigh' | 'solve';
  * inverse is kept here because 35 ms per refresh is cheap. At 512 blocked is ~8× faster.
  */
 export const HOST_MAX_N = 256;
-/** On GPU backends small matrices still go to the host: a handful of tiny matMuls cost more in dispatch. */
+/**
+ * On GPU backends small matrices still go to the host: a handful of tiny matMuls cost more in dispatch
+ * and awaited reads. Not measured on a hardware GPU; on CI's software GPU (lavapipe) every KFAC-sized
+ * factor is faster on the host (docs/algorithms/linalg.md, "'auto' on webgpu"), which says little
+ * about a real GPU, whose matMul is orders of magnitude faster than the host loops.
+ */
 export const GPU_HOST_MAX_N = 64;
 /** Diagonal block size of the blocked method: factored on the host in float64. */
 export const BLOCKED_LEAF_N = 128;
