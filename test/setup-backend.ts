@@ -7,11 +7,12 @@
  * accumulates in float64, the others in float32.
  */
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll } from 'vitest';
 
 const wanted = process.env.NATGRAD_TEST_BACKEND ?? 'cpu';
 
-beforeAll(async () => {
+// At the top level, not in a beforeAll: a setup file finishes before the test file is imported,
+// so tensors a test module builds at import time already live on the chosen backend.
+async function startBackend(): Promise<void> {
   if (wanted === 'cpu') {
     await tf.setBackend('cpu');
     return;
@@ -26,4 +27,6 @@ beforeAll(async () => {
   // cpu kernels. Tests build their inputs that way, so without this the tier would exercise cpu
   // kernels; in training the gradients already live on the GPU.
   if (wanted === 'webgpu') tf.env().set('WEBGPU_CPU_FORWARD', false);
-});
+}
+
+await startBackend();
