@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type CurvatureView, NatgradError, type ParamMap } from '@natgrad/core';
 import { describe, expect, it } from 'vitest';
 import { quadraticModelChange, readReductionRatio, reductionRatio } from './index';
-import { onDefaultLimitWebgpu } from './testing/default-limits';
+import { onDefaultLimitWebgpu } from '../../../test/webgpu-limits';
 
 const U = 2 ** -24;
 /** γ_k = k·u/(1 − k·u): relative error bound of a k-term float32 sum of products (Higham 2nd ed., eq. (3.13)). */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NatgradError, type ParamMap } from '@natgrad/core';
 import { describe, expect, it } from 'vitest';
 import { convProblem, denseProblem, randomArray, relError, rng } from '../testing/brute-force';
-import { onDefaultLimitWebgpu } from '../testing/default-limits';
+import { onDefaultLimitWebgpu } from '../../../../test/webgpu-limits';
 import { diagonal } from './estimator';
 import { fisherDiagonal } from './per-example';
 

@@ -19,7 +19,7 @@ import {
   withOnes,
 } from '../testing/brute-force';
 import { diagonal } from '../diagonal/estimator';
-import { onDefaultLimitWebgpu } from '../testing/default-limits';
+import { onDefaultLimitWebgpu } from '../../../../test/webgpu-limits';
 import { kfac } from './estimator';
 
 type Problem = DenseProblem | ConvProblem;

@@ -7,7 +7,7 @@ import { randomSpd, seededRandom } from '../testing/dense-math';
 import { denseView } from '../testing/dense-view';
 import { kroneckerView } from '../testing/kronecker-view';
 import { type TinyModel, spdFor, tinyModel } from '../testing/tiny-model';
-import { storageBuffersPerStage } from '../testing/webgpu-limits';
+import { storageBuffersPerStage } from '../../../../test/webgpu-limits';
 
 let model: TinyModel;
 beforeAll(() => {

@@ -16,7 +16,7 @@ import {
 import { type DenseBlockSpec, type DenseView, denseView } from '../testing/dense-view';
 import { kroneckerView } from '../testing/kronecker-view';
 import { tinyModel } from '../testing/tiny-model';
-import { storageBuffersPerStage } from '../testing/webgpu-limits';
+import { storageBuffersPerStage } from '../../../../test/webgpu-limits';
 import { fisherOrthogonal } from './index';
 
 /** FOP steps 2-8 of fop-spec.md in float64 on explicit matrices, without any guard. */

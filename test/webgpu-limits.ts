@@ -1,15 +1,28 @@
 /**
- * Test-only: runs a check again on a WebGPU device with WebGPU's DEFAULT limits (8 storage buffers
- * per shader stage). natgrad's selectBackend raises that limit to the adapter's (lavapipe offers
- * 16, many GPUs 8 to 10), so on CI's software GPU an op with 8 or more inputs (tf.addN) would pass
- * although it returns garbage on hardware that keeps 8; on this device it fails validation and the
- * next read throws DEVICE_ERROR. Off WebGPU it runs nothing. The same helper as curvature's
- * src/testing/default-limits.ts (packages do not import each other's test code).
+ * Test-only WebGPU limit helpers shared by the packages' tests (one copy; packages do not import
+ * each other's test code, so it lives beside the test setup).
+ *
+ * tfjs-webgpu binds every tf.addN input as a storage buffer of one shader stage, next to the
+ * output. WebGPU's default maxStorageBuffersPerShaderStage is 8; natgrad's selectBackend raises it
+ * to the adapter's (lavapipe offers 16, many GPUs 8 to 10). So on CI's software GPU an op with 8
+ * or more inputs would pass although it returns garbage on hardware that keeps 8:
+ * - storageBuffersPerStage() lets a test size its sums past the active device's limit;
+ * - onDefaultLimitWebgpu() runs a check again on a device with the DEFAULT limits, where such an
+ *   op fails validation and the next read throws DEVICE_ERROR. Off WebGPU both do nothing special.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type DeviceAdapter, type WebgpuBackendClass, createWebgpuBackend } from '@natgrad/backends';
 
-const NAME = 'natgrad-webgpu-default-limits-damping';
+/** WebGPU's default maxStorageBuffersPerShaderStage, used off WebGPU (where addN has no limit). */
+const WEBGPU_DEFAULT_STORAGE_BUFFERS = 8;
+
+/** Storage buffers per shader stage of the active WebGPU device, or WebGPU's default elsewhere. */
+export function storageBuffersPerStage(): number {
+  const device = (tf.backend() as { device?: { limits?: { maxStorageBuffersPerShaderStage?: number } } }).device;
+  return device?.limits?.maxStorageBuffersPerShaderStage ?? WEBGPU_DEFAULT_STORAGE_BUFFERS;
+}
+
+const NAME = 'natgrad-webgpu-default-limits';
 
 /**
  * When the current backend is 'webgpu': runs `check` on a second WebGPU backend with the default
