@@ -1,6 +1,7 @@
 /**
- * Entry point of the `natgrad` command (bin/natgrad.mjs in a checkout, natgrad.cjs in a bundle).
- * Everything testable lives in main.ts; this file only connects it to the process.
+ * Entry point of the `natgrad` command: run from the sources by bin/natgrad.mjs in a checkout,
+ * compiled to dist/cli.js for the published @natgrad/cli (tsup.config.ts), and to natgrad.cjs by
+ * `natgrad bundle`. Everything testable lives in main.ts; this file only connects it to the process.
  */
 import { processOutput } from './commands/output';
 import { main } from './main';

