@@ -33,12 +33,12 @@ const ALLOWED: Allowed[] = [
     why: `copies a tensor for the statistics worker; ${WORKER_ONLY}, and the wasm path copies from the heap`,
   },
   {
-    file: 'packages/backends/src/statistics-worker-thread.mjs',
+    file: 'packages/backends/src/node/statistics-worker-thread.mjs',
     snippet: 'values[key] = average(key).dataSync().slice()',
     why: "the worker thread's own tfjs (cpu or wasm, never WebGPU) returns its averages",
   },
   {
-    file: 'packages/backends/src/statistics-worker-thread.mjs',
+    file: 'packages/backends/src/node/statistics-worker-thread.mjs',
     snippet: 'const values = product.dataSync().slice()',
     why: "the worker thread's own tfjs (cpu or wasm, never WebGPU) returns a product A·V·G",
   },

@@ -21,7 +21,7 @@ async function startBackend(): Promise<void> {
     throw new Error(`NATGRAD_TEST_BACKEND must be cpu, wasm or webgpu; received '${wanted}'`);
   }
   // selectBackend installs natgrad's wasm training kernels and WebGPU device handling, as users get.
-  const { selectBackend } = await import('@natgrad/backends');
+  const { selectBackend } = await import('@natgrad/backends/node');
   await selectBackend({ prefer: wanted });
   // tfjs-webgpu runs small ops whose inputs still live on the CPU (fresh tf.tensor()s) with the
   // cpu kernels. Tests build their inputs that way, so without this the tier would exercise cpu

@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BackendName, type BackendSelection, type ProbeEnvironment, nodeProbeEnvironment, probeWebgpuInChild, selectBackend } from '@natgrad/backends';
+import { type BackendName, type BackendSelection, type ProbeEnvironment, nodeEnvironment, selectBackend } from '@natgrad/backends/node';
 import { NatgradError } from '@natgrad/core';
 import type { BackendName as BackendFlag } from './flags/train-flags';
 
@@ -32,17 +32,7 @@ function bundledDawn(): string | undefined {
   return existsSync(file) ? file : undefined;
 }
 
-export const appProbeEnvironment: ProbeEnvironment = {
-  packageDir: (name) => nodeProbeEnvironment.packageDir(name) ?? (name in SHIPPED ? `<bundled ${name}>` : undefined),
-  readDir: (dir) => nodeProbeEnvironment.readDir(dir),
-  importModule: (specifier) => (SHIPPED[specifier] ? SHIPPED[specifier]() : nodeProbeEnvironment.importModule(specifier)),
-  probeWebgpuAdapter: async (dawnOptions) => {
-    const dawn = bundledDawn();
-    if (dawn !== undefined) return probeWebgpuInChild(dawn, dawnOptions);
-    if (nodeProbeEnvironment.probeWebgpuAdapter === undefined) throw new Error('nodeProbeEnvironment lost its WebGPU adapter probe');
-    return nodeProbeEnvironment.probeWebgpuAdapter(dawnOptions);
-  },
-};
+export const appProbeEnvironment: ProbeEnvironment = nodeEnvironment({ modules: SHIPPED, dawnEntry: bundledDawn() });
 
 export async function chooseBackend(prefer: BackendFlag, environment: ProbeEnvironment = appProbeEnvironment): Promise<BackendSelection> {
   try {

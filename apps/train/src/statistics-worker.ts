@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
-import { createStatisticsWorker } from '@natgrad/backends';
+import { createStatisticsWorker } from '@natgrad/backends/node';
 import { NatgradError, type StatisticsWorker } from '@natgrad/core';
 import type { TrainConfig } from './flags/train-flags';
 

@@ -4,7 +4,7 @@
  * is recorded on a gradient tape; every intermediate is released with backend.disposeData, which
  * respects the reference counts of kernels (Reshape, Identity) that share data.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from '@natgrad/core';
 import type { InputGradOps } from './conv2d-backprop-input';
 

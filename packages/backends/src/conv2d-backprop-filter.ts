@@ -9,7 +9,7 @@
  * dilation and the forward dilation becomes the stride. The algorithm is written once against a
  * tiny op table so it runs both inside a backend kernel (on raw TensorInfos) and as tf ops.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Geometry of the forward convolution whose filter gradient is wanted (NHWC or NCHW). */
 export interface FilterGradGeometry {

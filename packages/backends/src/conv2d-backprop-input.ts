@@ -10,7 +10,7 @@
  * wrongly (see webgpu-ops.test.ts); this rewrite is installed as a kernel of the 'wasm' backend
  * alone (wasm-training-kernels.ts), and its tests run it on cpu and wasm.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type FilterGradOps, tensorFilterGradOps } from './conv2d-backprop-filter';
 
 /** Geometry of the forward convolution whose input gradient is wanted (NHWC, dilation 1). */

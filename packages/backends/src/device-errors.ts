@@ -7,8 +7,9 @@
  * awaited read (the backend's read() is wrapped, see webgpu-device.ts), where the caller would
  * otherwise first see the wrong numbers; `checkWebgpuErrors()` asks explicitly.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from '@natgrad/core';
+import { processSingleton } from './process-singleton';
 
 /** The part of a GPUDevice this file uses (tests pass a simulated one). */
 export interface ErrorReportingDevice {
@@ -23,7 +24,8 @@ interface DeviceErrorLog {
   closing: boolean;
 }
 
-const logs = new WeakMap<object, DeviceErrorLog>();
+/** Shared by every copy of this module in the process (process-singleton.ts). */
+const logs = processSingleton('deviceErrorLogs', () => new WeakMap<object, DeviceErrorLog>());
 
 /** Errors kept per device between two reads; later ones are counted, not stored. */
 const MAX_KEPT = 8;

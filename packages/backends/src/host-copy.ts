@@ -12,7 +12,7 @@
  * estimators refuse a worker on any other backend (UNSUPPORTED_BACKEND), so these reads never
  * meet WebGPU, where dataSync throws in Node. test/no-sync-reads.test.ts lists them as allowed.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 interface WasmBackendInternals {
   wasm?: { HEAPU8?: Uint8Array };

@@ -1,28 +1,24 @@
 /**
- * @natgrad/backends: picks and activates the fastest available TensorFlow.js backend
- * (tensorflow-gpu, webgpu, tensorflow, wasm, cpu) and fills the wasm backend's training gaps
- * (a Conv2DBackpropFilter kernel and flag-free matMul transposes). On WebGPU it creates the device
- * with the adapter's storage-buffer limit and turns device errors into NatgradError('DEVICE_ERROR').
+ * @natgrad/backends: picks and activates the fastest available TensorFlow.js backend and fills the
+ * wasm backend's training gaps (a Conv2DBackpropFilter kernel and flag-free matMul transposes). On
+ * WebGPU it creates the device with the adapter's storage-buffer limit and turns device errors into
+ * NatgradError('DEVICE_ERROR'). This entry is browser-safe (no Node built-in): its selectBackend
+ * uses what the page imported and navigator.gpu. Node's probes (tfjs-node, Dawn), the statistics
+ * worker thread and its script are in '@natgrad/backends/node'.
  */
 export { BACKEND_ORDER, INSTALL_HINTS, isBackendName } from './backend-names';
 export type { BackendName } from './backend-names';
-export { defaultLoaders, findTfjsNodeBinding } from './loaders';
-export type { BackendLoader, LoadResult, LoaderContext } from './loaders';
-export { nodeProbeEnvironment } from './probe-environment';
-export type { ProbeEnvironment } from './probe-environment';
-export { probeWebgpuInChild } from './webgpu-adapter-probe';
+export type { BackendLoader, LoadResult, LoaderContext } from './loader-types';
+export type { ProbeEnvironment, WebgpuAdapterProbe } from './probe-environment';
 export { checkWebgpuErrors } from './device-errors';
 export { createWebgpuBackend, deviceDescriptor } from './webgpu-device';
 export type { DeviceAdapter, WebgpuBackendClass } from './webgpu-device';
 export { softwareAdapterReason } from './software-adapter';
 export type { AdapterIdentity } from './software-adapter';
-export type { WebgpuAdapterProbe } from './webgpu-adapter-probe';
 export { selectBackend } from './select-backend';
 export type { BackendAttempt, BackendSelection, SelectBackendOptions } from './select-backend';
 export { installWasmTrainingKernels } from './wasm-training-kernels';
 export type { WasmTrainingKernelsReport } from './wasm-training-kernels';
 export { batchMatMulGradA, batchMatMulGradB, batchMatMulGradConfig } from './matmul-gradient';
 export type { TransposeStrategy } from './matmul-gradient';
-export { copyToHost } from './host-copy';
-export { createStatisticsWorker } from './statistics-worker';
-export type { StatisticsWorkerOptions } from './statistics-worker';
+export { copyIntoHost, copyToHost } from './host-copy';

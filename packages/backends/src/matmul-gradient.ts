@@ -8,7 +8,7 @@
  * tensorflow) the flags are free inside the kernel and the stock formulation is kept. Unlike the
  * stock gradient it also sums over broadcast batch dimensions, so [m,k] x [b,k,n] is differentiable.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** How the transposed operands of the gradient products are formed. */
 export type TransposeStrategy = 'explicit' | 'flags';

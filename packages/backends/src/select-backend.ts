@@ -3,13 +3,17 @@
  * BACKEND_ORDER and falls back past anything absent or broken, and past a software WebGPU adapter
  * (slower than wasm); an explicit `prefer` either works or throws BACKEND_UNAVAILABLE with the
  * reason and what to install. Every probe result is kept in
- * `attempts`, so a run can log why it ended up on, say, wasm instead of a GPU.
+ * `attempts`, so a run can log why it ended up on, say, wasm instead of a GPU. This file holds the
+ * walk and the browser's selectBackend (browser-loaders.ts); @natgrad/backends/node runs the same
+ * walk with loaders that find and import installed packages (node/select-backend.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError, describeValue } from '@natgrad/core';
 import { BACKEND_ORDER, type BackendName, INSTALL_HINTS, isBackendName } from './backend-names';
-import { type BackendLoader, type LoaderContext, defaultContext, defaultLoaders, firstLine } from './loaders';
+import { browserContext, browserLoaders } from './browser-loaders';
+import { type BackendLoader, type LoaderContext, firstLine } from './loader-types';
 import type { ProbeEnvironment } from './probe-environment';
+import type { WebgpuBackendClass } from './webgpu-device';
 import { installWasmTrainingKernels } from './wasm-training-kernels';
 
 export interface BackendAttempt {
@@ -29,8 +33,15 @@ export interface BackendSelection {
 export interface SelectBackendOptions {
   /** A backend name, or 'auto' (default) for the first available in BACKEND_ORDER. */
   prefer?: BackendName | 'auto';
-  /** Options for Dawn's create(); default ['backend=vulkan']. */
-  webgpu?: { dawnOptions?: string[] };
+  webgpu?: {
+    /** Node: options for Dawn's create(); default ['backend=vulkan']. */
+    dawnOptions?: string[];
+    /**
+     * Browser: tfjs-backend-webgpu's WebGPUBackend class, so natgrad creates the device (the
+     * adapter's storage-buffer limit, device errors as DEVICE_ERROR). Node imports it itself.
+     */
+    backendClass?: WebgpuBackendClass;
+  };
   /** Replaces the probe of some backends (tests, or custom builds of a backend). */
   loaders?: Partial<Record<BackendName, BackendLoader>>;
   /** Replaces package resolution and dynamic import for the default loaders (tests). */
@@ -83,19 +94,27 @@ async function tryBackend(name: BackendName, loader: BackendLoader, context: Loa
   return { attempt: { name, available: true, reason: result.reason }, tfBackend: result.tfBackend };
 }
 
-export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
+/** The loaders and context a platform's selectBackend starts from. */
+export interface PlatformDefaults {
+  loaders: Readonly<Record<BackendName, BackendLoader>>;
+  context: LoaderContext;
+}
+
+/** The walk over the candidates, for the browser's and Node's selectBackend alike. */
+export async function selectBackendWith(defaults: PlatformDefaults, options: SelectBackendOptions): Promise<BackendSelection> {
   validate(options);
   const prefer = options.prefer ?? 'auto';
   const context: LoaderContext = {
-    env: options.environment ?? defaultContext.env,
-    dawnOptions: options.webgpu?.dawnOptions ?? defaultContext.dawnOptions,
+    env: options.environment ?? defaults.context.env,
+    dawnOptions: options.webgpu?.dawnOptions ?? defaults.context.dawnOptions,
     // Asking for webgpu by name accepts a software adapter (with a note in the reason).
     allowSoftwareAdapter: prefer === 'webgpu',
+    webgpuBackendClass: options.webgpu?.backendClass,
   };
   const candidates = prefer === 'auto' ? BACKEND_ORDER : [prefer];
   const attempts: BackendAttempt[] = [];
   for (const name of candidates) {
-    const { attempt, tfBackend } = await tryBackend(name, options.loaders?.[name] ?? defaultLoaders[name], context);
+    const { attempt, tfBackend } = await tryBackend(name, options.loaders?.[name] ?? defaults.loaders[name], context);
     attempts.push(attempt);
     if (tfBackend !== undefined) return { name, tfBackend, reason: attempt.reason, attempts };
   }
@@ -109,4 +128,13 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       fix: prefer === 'auto' ? INSTALL_HINTS.cpu : `${INSTALL_HINTS[prefer]}, or use selectBackend({ prefer: 'auto' })`,
     },
   );
+}
+
+/**
+ * Browser-safe selection: wasm and webgpu when the app imported their tfjs packages (and, for
+ * webgpu, navigator.gpu has an adapter), else cpu. In Node, use selectBackend from
+ * '@natgrad/backends/node', which also finds tfjs-node and Dawn (npm webgpu) and imports them.
+ */
+export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
+  return selectBackendWith({ loaders: browserLoaders, context: browserContext }, options);
 }

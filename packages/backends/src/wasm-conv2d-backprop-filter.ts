@@ -5,7 +5,7 @@
  * calling their kernel functions directly on TensorInfos the way tfjs backends compose kernels, so
  * no op is recorded on a gradient tape and every intermediate is freed before returning.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from '@natgrad/core';
 import { backendOps } from './backend-kernel-ops';
 import { type FilterGradGeometry, filterGradient } from './conv2d-backprop-filter';

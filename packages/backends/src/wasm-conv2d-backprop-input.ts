@@ -3,7 +3,7 @@
  * routes NHWC float32 calls through the transposed-convolution rewrite of conv2d-backprop-input.ts,
  * which runs on the backend's XNNPACK conv2d. Anything else (NCHW) goes to the stock kernel.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { backendOps } from './backend-kernel-ops';
 import { inputGradient } from './conv2d-backprop-input';
 

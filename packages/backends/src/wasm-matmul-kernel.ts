@@ -5,7 +5,7 @@
  * matMul gradient, including the one tfjs-core hard-codes inside fused.matMul, which tf.layers
  * Dense layers use. Replacing the gradient alone cannot reach that one; wrapping the kernel does.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 interface DisposingBackend {
   disposeData(dataId: object): boolean;

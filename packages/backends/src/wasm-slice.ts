@@ -9,7 +9,7 @@
  * which may grow the heap and detach older views) and copy the same elements in the same order, so
  * the results are identical; strings keep the stock kernels.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 type Typed = Float32Array | Int32Array | Uint8Array;
 

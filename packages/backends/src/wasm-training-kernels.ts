@@ -6,9 +6,10 @@
  * so every replacement computes exactly what the stock one does (tests compare them on cpu and
  * wasm); it only changes speed, or turns a "kernel not found" error into a result.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from '@natgrad/core';
 import { batchMatMulGradConfig } from './matmul-gradient';
+import { processSingleton } from './process-singleton';
 import { conv2dBackpropFilterKernel } from './wasm-conv2d-backprop-filter';
 import { conv2dBackpropInputKernel } from './wasm-conv2d-backprop-input';
 import { explicitTransposeMatMul } from './wasm-matmul-kernel';
@@ -23,7 +24,8 @@ export interface WasmTrainingKernelsReport {
   batchMatMulGradient: 'registered' | 'already-installed';
 }
 
-const installed = new WeakSet<tf.KernelFunc>();
+/** Shared by every copy of this module in the process, so no kernel is wrapped twice (process-singleton.ts). */
+const installed = processSingleton('installedKernels', () => new WeakSet<tf.KernelFunc>());
 
 /**
  * Idempotent. Needs the wasm kernels registered, i.e. `import '@tensorflow/tfjs-backend-wasm'`

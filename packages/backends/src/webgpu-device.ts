@@ -8,7 +8,7 @@
  * maxStorageBuffersPerShaderStage, and watches the device for errors (device-errors.ts): the
  * backend's async read() throws NatgradError('DEVICE_ERROR') when the device reported one.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import { markDeviceClosing, throwIfDeviceError, watchDeviceErrors } from './device-errors';
 import type { ErrorReportingDevice } from './device-errors';
 

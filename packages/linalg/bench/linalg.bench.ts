@@ -40,7 +40,7 @@ function columnsFor(backend: string): string[] {
 async function activate(backend: string): Promise<string> {
   if (backend === 'webgpu') {
     // Dawn, navigator.gpu and the WebGPU device handling are set up by @natgrad/backends, as users get them.
-    const { selectBackend } = await import('@natgrad/backends');
+    const { selectBackend } = await import('@natgrad/backends/node');
     const selection = await selectBackend({ prefer: 'webgpu' });
     return selection.reason;
   }

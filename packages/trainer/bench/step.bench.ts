@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { cpus } from 'node:os';
-import { selectBackend } from '@natgrad/backends';
+import { selectBackend } from '@natgrad/backends/node';
 import { PHASES, type Phase, Trainer, presets } from '../src/index';
 import type { Composition, PresetName } from '../src/index';
 

@@ -1,12 +1,12 @@
 /**
- * Checkpoint plumbing between the Trainer and the container format: canonical names and atomic
- * files. tfjs makes variable names unique per process ("dense/kernel" becomes "dense/kernel_1" for
+ * Checkpoint plumbing between the Trainer and the container format: canonical names. tfjs
+ * makes variable names unique per process ("dense/kernel" becomes "dense/kernel_1" for
  * a second copy of a model), so state keyed by names cannot be restored by name alone. Before
  * writing, every variable name is replaced by its position in model.weights (@v0, @v1, ...) and
  * every layer name by its position in model.layers (@l0, ...), wherever they occur as whole tokens
  * in state keys and JSON values; on load the positions are mapped back to the new model's names
- * after its variables' shapes were checked. Files are written to a temporary path, flushed, then
- * renamed over the target, so a crash never leaves a half-written checkpoint under the real name.
+ * after its variables' shapes were checked. Files are node/checkpoint-file.ts's
+ * (@natgrad/trainer/node): this module runs in browsers too.
  */
 import type { JsonValue, StateDict } from '@natgrad/core';
 import { NatgradError } from '@natgrad/core';
@@ -71,7 +71,7 @@ export function storeState(
   prefix: string,
   state: StateDict,
   names: NameCanonicalizer,
-  tensorsOut: Record<string, import('@tensorflow/tfjs').Tensor>,
+  tensorsOut: Record<string, import('@tensorflow/tfjs-core').Tensor>,
 ): StoredState {
   const tensorKeys: string[] = [];
   for (const [k, t] of Object.entries(state.tensors)) {
@@ -86,7 +86,7 @@ export function loadState(
   prefix: string,
   stored: StoredState,
   names: NameCanonicalizer,
-  tensors: Record<string, import('@tensorflow/tfjs').Tensor>,
+  tensors: Record<string, import('@tensorflow/tfjs-core').Tensor>,
 ): StateDict {
   const out: StateDict = {
     kind: stored.kind,
@@ -106,38 +106,4 @@ export function loadState(
     out.tensors[names.local(key)] = t;
   }
   return out;
-}
-
-/** Writes bytes to `path` atomically: temp file in the same directory, fsync, rename. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const tmp = `${path}.tmp-${process.pid}-${Date.now().toString(36)}`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(tmp, path);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-export async function readFileBytes(path: string): Promise<Uint8Array> {
-  const fs = await import('node:fs/promises');
-  try {
-    const buf = await fs.readFile(path);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (cause) {
-    throw new NatgradError('CHECKPOINT_CORRUPT', 'Cannot read the checkpoint file.', {
-      expected: `a readable file at ${path}`,
-      received: String((cause as Error).message ?? cause),
-      fix: 'check the path; checkpoints are written by trainer.save(path)',
-      cause,
-    });
-  }
 }

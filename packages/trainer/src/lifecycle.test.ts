@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { levenbergMarquardt } from '@natgrad/damping';
 import { Trainer, presets } from './index';
+import { loadCheckpoint, saveCheckpoint } from './node/index';
 
 const dir = mkdtempSync(join(tmpdir(), 'natgrad-lifecycle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,9 +40,9 @@ describe('Trainer lifecycle leaves no tensors behind', () => {
       const logs = await a.evaluate(x, y, { batchSize: 16 });
       expect(Number.isFinite(logs.loss)).toBe(true);
       const path = join(dir, `${name}.ckpt`);
-      await a.save(path);
+      await saveCheckpoint(a, path);
       const b = new Trainer({ model: m2, loss: 'categoricalCrossentropy', ...preset({ learningRate: 0.01, ...adaptive }) });
-      await b.load(path);
+      await loadCheckpoint(b, path);
       await b.step(x, y);
       a.dispose();
       b.dispose();

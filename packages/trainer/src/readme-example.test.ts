@@ -2,7 +2,7 @@
 // drift from the API. It runs on NATGRAD_TEST_BACKEND; the statistics worker part only where the
 // README says it applies (cpu, wasm), and elsewhere checks that it is refused.
 import * as tf from '@tensorflow/tfjs';
-import { createStatisticsWorker } from '@natgrad/backends';
+import { createStatisticsWorker } from '@natgrad/backends/node';
 import { diagonal } from '@natgrad/curvature/diagonal';
 import { describe, expect, it } from 'vitest';
 import { Trainer, fop } from './index';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createStatisticsWorker } from '@natgrad/backends';
+import { createStatisticsWorker } from '@natgrad/backends/node';
 import type { StatisticsWorker } from '@natgrad/core';
 import type { KfacEstimator } from '@natgrad/curvature';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

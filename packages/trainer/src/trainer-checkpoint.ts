@@ -6,7 +6,7 @@
  * checkpoint-format.ts. A restore checks the composition and the variables first and is
  * all-or-nothing: a component that rejects its state rolls every other one back.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { type JsonValue, NatgradError, type StateDict, type Stateful } from '@natgrad/core';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
 import { NameCanonicalizer, type StoredState, loadState, storeState } from './checkpoint';
@@ -120,7 +120,7 @@ function restore(subject: CheckpointSubject, meta: CheckpointMeta, tensors: Reco
     throw new NatgradError('CHECKPOINT_CORRUPT', 'Checkpoint meta is incomplete.', {
       expected: 'trainer, composition, model and states sections',
       received: JSON.stringify(Object.keys(meta ?? {})),
-      fix: 'use a checkpoint written by Trainer.save()',
+      fix: 'use a checkpoint written by Trainer.toCheckpointBytes() (or saveCheckpoint from @natgrad/trainer/node)',
     });
   }
   for (const [key, value] of Object.entries(subject.composition)) {

@@ -8,10 +8,10 @@
  * and precondition, guard against non-finite values, apply the update rule, and adapt the damping.
  * Each phase lives in its own file; this class only holds the composition and the counters and
  * runs the phases in order. fit()/fitDataset()/evaluate() follow tfjs-layers (fit-loop.ts,
- * evaluate.ts), and save()/load() write and restore everything a bit-identical resume needs
+ * evaluate.ts), and toCheckpointBytes()/restoreCheckpoint() save and restore everything a bit-identical resume needs
  * (trainer-checkpoint.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import {
   type CurvatureEstimator,
   type DampingSchedule,
@@ -26,7 +26,6 @@ import {
 import { type ModelCapture, captureModel } from './capture/index';
 import { CallGuard } from './call-guard';
 import { CHECKPOINT_VERSION } from './checkpoint-format';
-import { readFileBytes, writeFileAtomic } from './checkpoint';
 import { globalNorm, unclip } from './clipping';
 import { CurvatureCadence, finishPendingRefresh, foldStatistics, statisticsInputsFinite } from './curvature-cadence';
 import { adaptationDue, applyWithAdaptation } from './damping-adaptation';
@@ -96,7 +95,7 @@ export class Trainer {
   private disposed = false;
   /** step/fit/fitDataset: one training call at a time (fit's own steps run inside its call). */
   private readonly training = new CallGuard();
-  /** A step in flight: evaluate/save/load must not see its half-done state. */
+  /** A step in flight: evaluate and the checkpoint calls must not see its half-done state. */
   private readonly inStep = new CallGuard();
   private readonly _totalTimings: PhaseTimings = emptyTimings();
   private _lastTimings: PhaseTimings = emptyTimings();
@@ -363,7 +362,7 @@ export class Trainer {
   /**
    * Restores a checkpoint written by toCheckpointBytes(); all-or-nothing (rolls back on failure).
    * Synchronous: an inverse cache the curvature could not restore as saved (a KFAC state of the
-   * other damping mode) is rebuilt by load() or, after this call, at the start of the next step.
+   * other damping mode) is rebuilt by restoreCheckpoint() or, after this call, at the start of the next step.
    */
   fromCheckpointBytes(bytes: Uint8Array): void {
     this.assertAlive('fromCheckpointBytes');
@@ -371,15 +370,14 @@ export class Trainer {
     readTrainerCheckpoint(this.checkpointSubject(), bytes);
   }
 
-  /** Writes a checkpoint file atomically (temp file, fsync, rename). Node only. */
-  async save(path: string): Promise<void> {
-    await writeFileAtomic(path, await this.toCheckpointBytes());
-  }
-
-  /** Restores a checkpoint file written by save(), including any inverse cache to rebuild. Node only. */
-  async load(path: string): Promise<void> {
-    this.fromCheckpointBytes(await readFileBytes(path));
-    await this.inStep.run('load', () => finishPendingRefresh(this.curvature));
+  /**
+   * fromCheckpointBytes() and then the rebuild of any inverse cache the curvature could not restore
+   * as saved, so the next step starts from exactly the saved state. Files: saveCheckpoint and
+   * loadCheckpoint in '@natgrad/trainer/node' (this entry has no file system, it runs in browsers).
+   */
+  async restoreCheckpoint(bytes: Uint8Array): Promise<void> {
+    this.fromCheckpointBytes(bytes);
+    await this.inStep.run('restoreCheckpoint', () => finishPendingRefresh(this.curvature));
   }
 
   /** Releases the update-rule and curvature state and the capture (the model stays the caller's). */

@@ -51,7 +51,7 @@ beforeAll(async () => {
   testBackend.name = tf.getBackend();
   if (testBackend.name === 'cpu') {
     // The cpu tier has no GPU: compare wasm (float32, like a GPU) with cpu instead.
-    const { selectBackend } = await import('@natgrad/backends');
+    const { selectBackend } = await import('@natgrad/backends/node');
     await selectBackend({ prefer: 'wasm' });
     testBackend.name = 'wasm';
     await tf.setBackend('cpu');

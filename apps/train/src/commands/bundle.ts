@@ -8,7 +8,7 @@
  * CommonJS dependencies (tfjs-backend-wasm, mnist) use __dirname and require; `import.meta.url`
  * of the ESM sources is defined from __filename by a banner line.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,8 @@ folder to a Linux x64 host and run \`node natgrad.cjs train\` there (no npm inst
 Must be run from a natgrad source checkout (it needs esbuild and the sources).
 `;
 
+const CLI_PACKAGE = '@natgrad/cli';
+
 /** Packages that cannot be inlined: native addons the host installs itself, or that are optional. */
 const EXTERNAL = ['*.node', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@resvg/resvg-js'];
 
@@ -34,28 +36,39 @@ export interface BundleResult {
   files: { path: string; bytes: number }[];
 }
 
-function appRoot(): string {
-  // src/commands/bundle.ts -> apps/train
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The @natgrad/cli package folder this code runs from: src/commands/ in a checkout, dist/ of a
+ * build (checkout or installed package). undefined inside a bundle, which has no package.json.
+ */
+function appRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === CLI_PACKAGE) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
 }
 
 export async function writeBundle(outDir: string): Promise<BundleResult> {
-  const root = appRoot();
-  const entry = join(root, 'src', 'cli.ts');
-  if (!existsSync(entry)) {
+  const found = appRoot();
+  const entry = found === undefined ? undefined : join(found, 'src', 'cli.ts');
+  if (found === undefined || entry === undefined || !existsSync(entry)) {
     throw new NatgradError('INVALID_ARGUMENT', 'natgrad bundle needs the natgrad sources.', {
-      expected: `the TypeScript sources at ${entry}`,
-      received: 'no such file (this natgrad is probably itself a bundle)',
+      expected: `the TypeScript sources of ${CLI_PACKAGE} (apps/train/src/cli.ts in a natgrad checkout)`,
+      received: found === undefined ? 'no package folder (this natgrad is itself a bundle)' : `no ${entry} (the installed ${CLI_PACKAGE} ships only its build)`,
       fix: 'run natgrad bundle from a natgrad checkout: node apps/train/bin/natgrad.mjs bundle <dir>',
     });
   }
+  const root = found;
   const require = createRequire(join(root, 'package.json'));
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');
   } catch (cause) {
     throw new NatgradError('INVALID_ARGUMENT', 'esbuild is not installed.', {
-      expected: 'the esbuild dev dependency of @natgrad/train-app',
+      expected: `the esbuild dev dependency of ${CLI_PACKAGE}`,
       received: (cause as Error).message.split('\n')[0],
       fix: 'run pnpm install in the natgrad checkout',
       cause,
@@ -84,7 +97,7 @@ export async function writeBundle(outDir: string): Promise<BundleResult> {
   // The statistics worker's thread script (--statistics-worker), bundled the same way: a worker
   // thread runs a file, so it cannot live inside natgrad.cjs.
   await esbuild.build({
-    entryPoints: [join(root, '..', '..', 'packages', 'backends', 'src', 'statistics-worker-thread.mjs')],
+    entryPoints: [join(root, '..', '..', 'packages', 'backends', 'src', 'node', 'statistics-worker-thread.mjs')],
     outfile: join(dir, BUNDLED_WORKER_FILE),
     bundle: true,
     platform: 'node',

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NatgradError } from '@natgrad/core';
 import { Trainer } from '@natgrad/trainer';
+import { loadCheckpoint, saveCheckpoint } from '@natgrad/trainer/node';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend, describeSelection } from '../backend';
 import { type ImageDataset, computeNormalisation, epochBatches, evalBatches, makeBatch, subsetSplit } from '../data/dataset';
@@ -154,7 +155,7 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
     let elapsed = 0;
     let records: EpochRecord[] = [];
     if (resumed) {
-      await trainer.load(join(paths.checkpoint, CHECKPOINT_FILE));
+      await loadCheckpoint(trainer, join(paths.checkpoint, CHECKPOINT_FILE));
       startEpoch = resumed.progress.epoch;
       elapsed = resumed.progress.elapsedSeconds;
       // Epochs logged after the last complete checkpoint are redone, so drop them from the log.
@@ -238,7 +239,7 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
         // The PNG is optional (resvg's native binding is not part of the bundle); plot.svg is written.
       }
       mkdirSync(paths.checkpoint, { recursive: true });
-      await trainer.save(join(paths.checkpoint, CHECKPOINT_FILE));
+      await saveCheckpoint(trainer, join(paths.checkpoint, CHECKPOINT_FILE));
       const ckpt: CheckpointProgress = { epoch, step: trainer.stepCount, elapsedSeconds: elapsed };
       writeFileSync(join(paths.checkpoint, PROGRESS_FILE), `${JSON.stringify(ckpt)}\n`);
       emit(

@@ -1,39 +1,19 @@
 /**
- * One loader per backend: checks that what the backend needs is present, loads it, and says in one
- * line why it is or is not usable. Loaders never throw for an absent or broken installation (the
- * selector turns "unavailable" into a fallback or a NatgradError); they register the tfjs backend
- * but do not activate it, which is the selector's job.
+ * The Node loaders: each finds its backend's package where Node would (from this package and from
+ * the working directory), imports it, and says in one line why it is or is not usable. tfjs-node
+ * is checked for its native binding, WebGPU is Dawn (npm webgpu) with the adapter asked for in a
+ * child process first, wasm is imported by name. The browser's loaders are ../browser-loaders.ts.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
-import type { BackendName } from './backend-names';
-import { type ProbeEnvironment, nodeProbeEnvironment } from './probe-environment';
-import { type AdapterIdentity, adapterIdentity, adapterLabel, softwareAdapterReason } from './software-adapter';
-import { type DeviceAdapter, type WebgpuBackendClass, createWebgpuBackend } from './webgpu-device';
-
-export type LoadResult = { available: true; tfBackend: string; reason: string } | { available: false; reason: string };
-
-export interface LoaderContext {
-  env: ProbeEnvironment;
-  /** Options passed to Dawn's create(), e.g. ['backend=vulkan']. */
-  dawnOptions: string[];
-  /**
-   * Whether a software WebGPU adapter (lavapipe, SwiftShader: a GPU emulated on the CPU) counts
-   * as available. selectBackend sets it only for an explicit prefer 'webgpu': in 'auto' such an
-   * adapter would win over wasm and train several times slower.
-   */
-  allowSoftwareAdapter?: boolean;
-}
-
-export type BackendLoader = (context: LoaderContext) => Promise<LoadResult>;
-
-const unavailable = (reason: string): LoadResult => ({ available: false, reason });
-
-/** First line of an error, so a failed native load reads as one line, not a stack dump. */
-export function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n').find((line) => line.trim() !== '') ?? 'unknown error';
-}
+import type { BackendName } from '../backend-names';
+import { cpuLoader } from '../browser-loaders';
+import { type BackendLoader, type LoaderContext, firstLine, unavailable } from '../loader-types';
+import type { ProbeEnvironment } from '../probe-environment';
+import { adapterIdentity, adapterLabel } from '../software-adapter';
+import type { DeviceAdapter, WebgpuBackendClass } from '../webgpu-device';
+import { registerNatgradWebgpu, softwareVerdict } from '../webgpu-registration';
+import { nodeProbeEnvironment } from './probe-environment';
 
 /** The native binding of tfjs-node(-gpu) lives in lib/napi-v<N>/tfjs_binding.node. */
 export function findTfjsNodeBinding(env: ProbeEnvironment, packageDir: string): string | undefined {
@@ -76,28 +56,6 @@ interface DawnModule {
 
 const noAdapter = (dawnOptions: string[]): string =>
   `no WebGPU adapter: Dawn [${dawnOptions.join(', ')}] found no GPU (needs a GPU and its driver, e.g. libvulkan.so.1 on Linux)`;
-
-/** unavailable() for a software adapter in 'auto', or the note an explicit choice carries. */
-function softwareVerdict(identity: AdapterIdentity, allowed: boolean): { skip?: LoadResult; note: string } {
-  const why = softwareAdapterReason(identity);
-  if (why === undefined) return { note: '' };
-  const what = `WebGPU adapter "${adapterLabel(identity)}" is a software device (${why})`;
-  if (!allowed) {
-    return { skip: unavailable(`${what}: skipped, it trains slower than wasm on the same CPU; selectBackend({ prefer: 'webgpu' }) or --backend webgpu takes it anyway`), note: '' };
-  }
-  return { note: `; a software device (${why}), far slower than a GPU` };
-}
-
-/**
- * Registers tfjs's 'webgpu' backend on natgrad's device (webgpu-device.ts), replacing the factory
- * tfjs-backend-webgpu registered on import. A backend already created is kept: replacing it
- * would dispose every tensor on it (selectBackend may be called more than once).
- */
-function registerNatgradWebgpu(adapter: DeviceAdapter, WebGPUBackend: WebgpuBackendClass): void {
-  if ((tf.engine().registry as Record<string, unknown>).webgpu != null) return;
-  if (tf.findBackendFactory('webgpu') != null) tf.removeBackend('webgpu');
-  tf.registerBackend('webgpu', () => createWebgpuBackend(adapter, WebGPUBackend), 3);
-}
 
 const webgpuLoader: BackendLoader = async ({ env, dawnOptions, allowSoftwareAdapter = false }) => {
   for (const pkg of ['webgpu', '@tensorflow/tfjs-backend-webgpu']) {
@@ -169,12 +127,7 @@ const wasmLoader: BackendLoader = async ({ env }) => {
   };
 };
 
-const cpuLoader: BackendLoader = async () =>
-  tf.findBackendFactory('cpu') == null
-    ? unavailable("no 'cpu' backend is registered (import @tensorflow/tfjs, not only @tensorflow/tfjs-core)")
-    : { available: true, tfBackend: 'cpu', reason: 'pure-JavaScript reference backend (always present, slowest)' };
-
-export const defaultLoaders: Readonly<Record<BackendName, BackendLoader>> = {
+export const nodeLoaders: Readonly<Record<BackendName, BackendLoader>> = {
   'tensorflow-gpu': tfjsNodeLoader('@tensorflow/tfjs-node-gpu'),
   webgpu: webgpuLoader,
   tensorflow: tfjsNodeLoader('@tensorflow/tfjs-node'),
@@ -182,4 +135,4 @@ export const defaultLoaders: Readonly<Record<BackendName, BackendLoader>> = {
   cpu: cpuLoader,
 };
 
-export const defaultContext: LoaderContext = { env: nodeProbeEnvironment, dawnOptions: ['backend=vulkan'], allowSoftwareAdapter: false };
+export const nodeContext: LoaderContext = { env: nodeProbeEnvironment, dawnOptions: ['backend=vulkan'], allowSoftwareAdapter: false };

@@ -1,27 +1,15 @@
 /**
- * The side effects a backend probe needs (find an installed package, list a folder, import a
- * module, ask a child process for a WebGPU adapter), behind one small interface so tests can simulate absent, half-installed or broken
- * packages without installing them. The default resolves packages the way Node would from this
- * package and from the working directory (pnpm links peers next to their dependant).
+ * The Node ProbeEnvironment (../probe-environment.ts): resolves packages the way Node would from
+ * this package and from the working directory (pnpm links peers next to their dependant), imports
+ * them by name, and asks a child process for a WebGPU adapter. nodeEnvironment() adapts it for an
+ * app bundled into one file, where package names no longer resolve: the app names the modules it
+ * ships (imported through literal specifiers its bundler followed) and the Dawn binary it ships.
  */
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { type WebgpuAdapterProbe, probeWebgpuInChild } from './webgpu-adapter-probe';
-
-export interface ProbeEnvironment {
-  /** Root folder of an installed package (the one holding its package.json), or undefined. */
-  packageDir(name: string): string | undefined;
-  /** Entries of a folder; [] when it does not exist. */
-  readDir(dir: string): string[];
-  /** Dynamic import; rejects like `import()` does. */
-  importModule(specifier: string): Promise<unknown>;
-  /**
-   * Asks a child process whether Dawn finds an adapter, so Dawn's native stderr lines stay out
-   * of this process's output. Optional: without it, Dawn is probed in-process only.
-   */
-  probeWebgpuAdapter?(dawnOptions: string[]): Promise<WebgpuAdapterProbe>;
-}
+import type { ProbeEnvironment } from '../probe-environment';
+import { probeWebgpuInChild } from './webgpu-adapter-probe';
 
 function resolveEntry(base: string, name: string): string | undefined {
   try {
@@ -64,3 +52,30 @@ export const nodeProbeEnvironment: ProbeEnvironment = {
     return probeWebgpuInChild(entry, dawnOptions);
   },
 };
+
+export interface NodeEnvironmentOptions {
+  /**
+   * Modules the app carries itself, by package name (e.g. a bundle's
+   * `{ '@tensorflow/tfjs-backend-wasm': () => import('@tensorflow/tfjs-backend-wasm') }`): they count
+   * as installed and are imported through these functions; other names resolve as usual.
+   */
+  modules?: Record<string, () => Promise<unknown>>;
+  /**
+   * The file the WebGPU adapter probe child loads: webgpu's entry module or a dawn.node addon (a
+   * bundle ships dawn.node beside itself). Default: the installed `webgpu` package's entry.
+   */
+  dawnEntry?: string;
+}
+
+/** The Node environment, with the modules and Dawn binary an app ships itself (see above). */
+export function nodeEnvironment(options: NodeEnvironmentOptions = {}): ProbeEnvironment {
+  const modules = options.modules ?? {};
+  const base = nodeProbeEnvironment;
+  return {
+    packageDir: (name) => base.packageDir(name) ?? (name in modules ? `<bundled ${name}>` : undefined),
+    readDir: (dir) => base.readDir(dir),
+    importModule: (specifier) => (modules[specifier] !== undefined ? modules[specifier]() : base.importModule(specifier)),
+    probeWebgpuAdapter: async (dawnOptions) =>
+      options.dawnEntry !== undefined ? probeWebgpuInChild(options.dawnEntry, dawnOptions) : base.probeWebgpuAdapter!(dawnOptions),
+  };
+}

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { NatgradError } from '@natgrad/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BACKEND_ORDER, INSTALL_HINTS } from './backend-names';
-import { findTfjsNodeBinding, firstLine } from './loaders';
-import type { ProbeEnvironment } from './probe-environment';
+import { BACKEND_ORDER, INSTALL_HINTS } from '../backend-names';
+import { firstLine } from '../loader-types';
+import type { ProbeEnvironment, WebgpuAdapterProbe } from '../probe-environment';
+import { findTfjsNodeBinding } from './loaders';
 import { selectBackend } from './select-backend';
-import type { WebgpuAdapterProbe } from './webgpu-adapter-probe';
 
 /** A simulated file system and module table: packages, folder listings and importable modules. */
 function fakeEnvironment(spec: {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { NatgradError, type StatisticsWorker } from '@natgrad/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyToHost } from './host-copy';
+import { copyToHost } from '../host-copy';
 import { createStatisticsWorker } from './statistics-worker';
 
 /** The EMA of augmented Gram products computed here, with the ops the thread mirrors. */

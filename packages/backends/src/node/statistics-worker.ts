@@ -14,10 +14,11 @@
  * fresh buffers: allocating the ~76 MB of an MLP-512 batch-4096 step anew each step slowed the
  * training step itself by more than half (V8 allocation and GC, measured; docs/benchmarks.md).
  */
+import { pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type GramTerm, type KroneckerProductRequest, NatgradError, type StatisticsWorker, describeValue } from '@natgrad/core';
-import { copyIntoHost, copyToHost } from './host-copy';
+import { copyIntoHost, copyToHost } from '../host-copy';
 
 export interface StatisticsWorkerOptions {
   /**
@@ -25,7 +26,11 @@ export interface StatisticsWorkerOptions {
    * is one of these (bit-identical statistics need the same backend on both sides).
    */
   backend?: 'wasm' | 'cpu';
-  /** The thread script; default statistics-worker-thread.mjs beside this module. Bundles pass theirs. */
+  /**
+   * The thread script; default `statisticsWorkerScript` (statistics-worker-thread.mjs beside this
+   * module). A bundled app copies that file (also exported as
+   * '@natgrad/backends/statistics-worker-thread.mjs') next to its bundle and passes its path here.
+   */
   script?: string | URL;
   /** Folder of the tfjs wasm binaries, for a thread that cannot find them itself (a bundle). */
   wasmPaths?: string;
@@ -33,6 +38,18 @@ export interface StatisticsWorkerOptions {
   maxInFlight?: number;
   /** How long a blocking call waits for the thread before failing, in ms (default 10 minutes). */
   timeoutMs?: number;
+}
+
+/**
+ * Where the default thread script is: statistics-worker-thread.mjs beside this module (in dist/node
+ * of the installed package; package export '@natgrad/backends/statistics-worker-thread.mjs').
+ * A bundler moves this module but not that file, so a bundled app copies it and passes `script`.
+ */
+export const statisticsWorkerScript: URL = new URL('./statistics-worker-thread.mjs', thisModuleUrl());
+
+/** This module's URL in the ESM build and from sources; the CommonJS build has __filename instead. */
+function thisModuleUrl(): string {
+  return typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
 }
 
 const DONE = 0;
@@ -90,7 +107,7 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     if (!(timeoutMs > 0)) throw invalid('bad timeoutMs', 'a positive number of milliseconds', options.timeoutMs, 'omit it (default 10 minutes)');
     const control = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
     const { port1, port2 } = new MessageChannel();
-    const script = options.script ?? new URL('./statistics-worker-thread.mjs', import.meta.url);
+    const script = options.script ?? statisticsWorkerScript;
     const worker = new Worker(script, {
       workerData: { backend, wasmPaths: options.wasmPaths, control, replies: port2 },
       transferList: [port2],
@@ -103,7 +120,7 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     if (!ready.ready) {
       await worker.terminate();
       port1.close();
-      throw workerError('the thread did not start.', ready.error ?? 'no reason given', `check that @tensorflow/tfjs${backend === 'wasm' ? ' and @tensorflow/tfjs-backend-wasm are' : ' is'} installed where ${String(script)} can import it, or pass script/wasmPaths`);
+      throw workerError('the thread did not start.', ready.error ?? 'no reason given', `check that ${String(script)} exists (a bundled app copies '@natgrad/backends/statistics-worker-thread.mjs', i.e. statisticsWorkerScript, next to its bundle and passes createStatisticsWorker({ script })) and that @tensorflow/tfjs${backend === 'wasm' ? ' and @tensorflow/tfjs-backend-wasm are' : ' is'} installed where it can import them, or pass wasmPaths`);
     }
     // The thread must not keep a finished training process alive.
     worker.unref();

@@ -7,12 +7,10 @@
  * "no adapter" reason. Dawn is initialised in-process only when the child found an adapter.
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import type { AdapterIdentity } from './software-adapter';
+import type { WebgpuAdapterProbe } from '../probe-environment';
+import type { AdapterIdentity } from '../software-adapter';
 
-export type WebgpuAdapterProbe =
-  | ({ outcome: 'adapter' } & AdapterIdentity)
-  | { outcome: 'no-adapter'; nativeMessage?: string }
-  | { outcome: 'failed'; error: string; nativeMessage?: string };
+export type { WebgpuAdapterProbe };
 
 /** What the probe reads from a finished child; a subset of spawnSync's result (tests fake it). */
 export type ChildResult = Pick<SpawnSyncReturns<string>, 'status' | 'signal' | 'stdout' | 'stderr' | 'error'>;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { createStatisticsWorker } from '@natgrad/backends';
+import { createStatisticsWorker } from '@natgrad/backends/node';
 import { type CurvatureBatch, type LayerCapture, NatgradError, type StatisticsWorker } from '@natgrad/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConvProblem, type DenseProblem, convProblem, denseProblem } from '../testing/brute-force';
