@@ -3,7 +3,7 @@
  * the layer's input activations and the gradient of the loss with respect to the layer's
  * pre-activation output, both from the same forward/backward pass.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 export interface LayerCapture {
   /**

@@ -5,7 +5,7 @@
  * refreshed on its own cadence; the damping is passed IN to the refresh, the estimator never owns
  * the damping policy. Projections only see the CurvatureView part.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { CurvatureBatch } from './capture';
 import type { LayerInfo } from './layers';
 import type { ParamMap } from './params';

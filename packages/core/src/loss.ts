@@ -2,7 +2,7 @@
  * A loss the trainer can differentiate and, for the true ("sampled") Fisher, sample targets for
  * from the model's predictive distribution.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 export interface LossFunction {
   readonly name: string;

@@ -3,7 +3,7 @@
  * tf.Variable's `name` (e.g. "dense_1/kernel"), so every stage of a step can pass partial maps
  * (only the parameters it covers) without positional bookkeeping.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** Tensors keyed by variable name. Whoever receives a map from a producer owns its tensors. */
 export type ParamMap<T extends tf.Tensor = tf.Tensor> = Record<string, T>;

@@ -4,7 +4,7 @@
  * into bytes. `kind` and `version` let a restore reject a state written by another component or
  * by an incompatible version with a clear error instead of loading garbage.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

@@ -15,7 +15,7 @@
  * the device already computes the products in parallel, and copying every capture to the host per
  * step would cost more than it saves. Estimators refuse a worker on other backends.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** How a Gram product is normalised before it enters the average: S += (1-d)·(XᵀX / n) or (XᵀX · n). */
 export type GramScale = { divide: number } | { multiply: number };

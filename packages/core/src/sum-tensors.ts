@@ -7,7 +7,7 @@
  * the output buffer held (measured: the Levenberg–Marquardt ratio came out +Infinity). This adds
  * in chunks of at most ADD_N_MAX_INPUTS, which is the same op sequence as addN for short lists.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from './errors';
 
 /** Inputs per addN call that fit WebGPU's default 8 storage buffers per shader stage. */

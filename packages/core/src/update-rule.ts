@@ -3,7 +3,7 @@
  * Like tfjs-core optimizers they keep long-lived state in tf.Variables, updated inside tidy and
  * released by dispose().
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { ParamMap } from './params';
 import type { Stateful } from './state';
 

@@ -8,7 +8,7 @@
  * defined (see reductionRatio). readReductionRatio does that one awaited read for tensor inputs
  * (a GPU backend such as WebGPU in Node cannot read synchronously).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type CurvatureView, NatgradError, type ParamMap, describeValue, sumTensors } from '@natgrad/core';
 import { invalid } from './internal/validate';
 

@@ -11,7 +11,7 @@
  * flops of matMul. Cholesky: right-looking blocked (G&VL Alg. 4.2.3) with host panels.
  * Transposes are explicit: matMul with transpose flags is ~15x slower on wasm.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { hostCholesky, hostInverseFromCholesky, hostLowerInverseTransposed } from './host';
 import { BLOCKED_LEAF_N } from './policy';
 import { fromHost, readHost } from './validate';

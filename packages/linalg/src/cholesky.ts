@@ -2,7 +2,7 @@
  * Cholesky factor of A + λI (lower, A + λI = L Lᵀ) and solves with it, for symmetric PSD A
  * (symmetrised first). Methods: host float64, blocked (host panels + backend matMul updates), native.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError, describeValue } from '@natgrad/core';
 import { blockedCholesky } from './blocked';
 import { assertFiniteHost, hostCholesky, hostCholeskySolve, hostSymmetrize } from './host';

@@ -3,7 +3,7 @@
  * PSD input) clipped to 0, orthonormal eigenvectors as columns. Host float64 (Jacobi / Householder +
  * implicit QL, see host.ts) or TensorFlow's SelfAdjointEigV2 when native ops are present.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { hostEigh } from './host';
 import { resolveMethod } from './inverse';
 import { nativeEigh, requireNativeBackend } from './native';

@@ -3,7 +3,7 @@
  * block refreshes every few steps, dispatched to one of four methods (see policy.ts for 'auto').
  * A is symmetrised first, so the result does not depend on rounding asymmetry in the statistics.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError, describeValue } from '@natgrad/core';
 import { blockedSpdInverseHost } from './blocked';
 import { assertFiniteHost, hostSpdInverse, hostSymmetrize } from './host';

@@ -8,7 +8,7 @@
  * for free) and SelfAdjointEigV2. NOTE: verified here only against a fake backend that implements the
  * same calling convention (native.test.ts); tfjs-node cannot be installed in this workspace.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from '@natgrad/core';
 
 export interface NativeOpAttr {

@@ -11,7 +11,7 @@
  * (docs/algorithms/linalg.md has the proof). A warm start (the previous inverse) is used only when its
  * residual ‖R‖_F < 1, the condition under which the guarantee above holds; otherwise we cold start.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from '@natgrad/core';
 import { nonFinite } from './validate';
 

@@ -3,7 +3,7 @@
  * ‖(A + λI)X − I‖_F / ‖I‖_F = ‖(A + λI)X − I‖_F / √n, evaluated in float64 on the host so that it
  * measures X and not the float32 arithmetic of the check itself.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import { hostSymmetrize } from './host';
 import { checkDamping, readHostMany, squareSize } from './validate';
 

@@ -3,7 +3,7 @@
  * code, so a caller deep inside a training loop learns what was wrong and how to fix it instead of
  * getting NaNs a hundred steps later.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError, describeValue } from '@natgrad/core';
 
 /** Checks that `a` is a float32 n×n tensor and returns n. */

@@ -3,7 +3,7 @@
  * computes one gradient on the whole batch; block parameters get F^-1 g from the curvature view,
  * all other parameters get g itself. No projection, so no diagnostics.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { CurvatureView, ParamMap, ProjectionResult, ProjectionStrategy } from '@natgrad/core';
 import { applyView, blockParams, partitionBlocks, pick, validateSubBatchGrads } from './internal/param-blocks';
 

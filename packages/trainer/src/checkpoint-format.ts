@@ -10,7 +10,7 @@
  * CHECKPOINT_CORRUPT naming what is wrong instead of loading garbage. The format is independent of
  * the file system (bytes in, bytes out); checkpoint.ts writes it atomically on Node.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { type JsonValue, NatgradError } from '@natgrad/core';
 
 export const CHECKPOINT_FORMAT = 'natgrad-checkpoint';

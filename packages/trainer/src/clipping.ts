@@ -5,7 +5,7 @@
  * eqs. for steps 3, 5 and 7) unchanged, so clipping shrinks the step without bending its direction.
  * The norm stays on the device; the trainer reads it together with the loss in its one host read.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { NatgradError, type ParamMap, describeValue, sumTensors } from '@natgrad/core';
 
 /**

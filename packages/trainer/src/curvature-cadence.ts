@@ -6,7 +6,7 @@
  * their first opportunity, so that the first step already has a preconditioner. The counts are
  * part of the checkpoint: a resumed run keeps the same schedule.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from './tf';
 import type { CurvatureEstimator } from '@natgrad/core';
 import { allFinite, disposeMap, meanMaps, mergeCaptures } from './step';
 import type { StepTensors } from './step-tensors';

@@ -6,7 +6,7 @@
  * is passed to the schedule. Both losses are measured in inference mode on the same batch, so
  * dropout and batch statistics add no noise to rho. The extra forward passes are the 'adapt' phase.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import type { CurvatureEstimator, DampingSchedule, LossFunction, ParamMap, UpdateRule } from '@natgrad/core';
 import { quadraticModelChange, reductionRatio } from '@natgrad/damping';
 import type { ModelCapture } from './capture/index';

@@ -5,7 +5,7 @@
  * the trimmed examples are reported in the logs (`droppedExamples`), never silently lost from view,
  * and with shuffling they are seen in other epochs.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { NatgradError, describeValue } from '@natgrad/core';
 import type { Rng } from './rng';
 

@@ -5,7 +5,7 @@
  * once per call (per dataset batch), never per example; the reads are awaited (WebGPU cannot read
  * synchronously).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { type LossFunction, NatgradError, describeValue } from '@natgrad/core';
 import type { ModelCapture } from './capture/index';
 import { checkXY, disposeElement, elementXY } from './dataset';

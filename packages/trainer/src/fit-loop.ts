@@ -4,7 +4,7 @@
  * epoch logs, epoch logs average the loss over the examples of the steps that were not skipped,
  * and validation runs after each epoch. A ReduceLROnPlateau multiplier sees every epoch's logs.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { NatgradError } from '@natgrad/core';
 import type { Batch } from './dataset';
 import type { ReduceLROnPlateau } from './lr-schedules';

@@ -5,7 +5,7 @@
  * (BatchNorm moving statistics), and the damping schedule is told so that it can back off.
  * The guard's flag travels in the step's one device read together with the logged scalars.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { NatgradError } from '@natgrad/core';
 
 /** Copies of the non-trainable weights, taken before the forward pass, to restore on a skip. */

@@ -4,7 +4,7 @@
  * curvature view into one direction per parameter. Without an estimator the projection sees a
  * view with no blocks, so every parameter gets the (projected) mean gradient.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from './tf';
 import type { CurvatureEstimator, CurvatureView, ProjectionDiagnostics, ProjectionStrategy } from '@natgrad/core';
 import { clipByMeanNorm } from './clipping';
 import { disposeMap } from './step';

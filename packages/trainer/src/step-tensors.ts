@@ -3,7 +3,7 @@
  * skipped for non-finite values, or failed with an error) releases the same set and leaves
  * tf.memory().numTensors unchanged. Each phase writes what it produced here; the step disposes it.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import type { LayerCapture, ParamMap } from '@natgrad/core';
 import { disposeMap, splitBatch } from './step';
 

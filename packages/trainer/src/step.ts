@@ -4,7 +4,7 @@
  * CurvatureBatch, the on-device finiteness flag, and the accuracy count. Kept out of trainer.ts so
  * the step's phases there read as the data flow of docs/architecture.md.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { type LayerCapture, type ParamMap, type ProjectionDiagnostics, sumTensors } from '@natgrad/core';
 import type { PhaseTimings } from './timings';
 

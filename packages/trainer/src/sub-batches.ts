@@ -3,7 +3,7 @@
  * projection's k equal, disjoint sub-batches, and each gets one forward/backward through the
  * layer capture, which also records layer inputs and output gradients on statistics steps.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { type FisherType, type LossFunction, NatgradError, type ProjectionStrategy, sumTensors } from '@natgrad/core';
 import type { ModelCapture } from './capture/index';
 import { correctCount } from './step';

@@ -3,7 +3,7 @@
  * it is created, with the fix in the message, rather than on its first step (tinygrad's rule).
  * A Composition is everything but the model and the loss, i.e. what a preset returns.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import {
   type CurvatureEstimator,
   type DampingSchedule,

@@ -10,7 +10,7 @@
  * Every parameter is its own block (name = variable name). The only device read is refreshInverses'
  * finiteness check (one packed read, awaited: WebGPU cannot read synchronously).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {
   type CurvatureBatch,
   type CurvatureBlock,

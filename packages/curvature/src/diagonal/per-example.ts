@@ -12,7 +12,7 @@
  * - Conv2D (and Dense with extra leading dims): the location sum does not factor through the square,
  *   so dW_n is formed by a batched matMul [N, P, out], in chunks of examples to bound the memory.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type LayerCapture, type LayerInfo, sumTensors } from '@natgrad/core';
 import { inputRows, outputRows, toKernelOrder } from '../kfac/factors';
 import { matMulTransposeA } from '../shared/matmul';

@@ -12,7 +12,7 @@
  *   F^-1 w = (A (x) G + lambda I)^-1 vec(W~) = Q_A [ (Q_A^T W~ Q_G) / (d_A d_G^T + lambda) ] Q_G^T.
  * The elementwise reciprocal 1/(d_A d_G^T + lambda) is cached, so applying it is four matMuls.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError } from '@natgrad/core';
 import { type LinalgMethod, dampedInverses, eigh } from '@natgrad/linalg';
 import { matMulT } from '../shared/matmul';

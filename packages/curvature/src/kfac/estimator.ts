@@ -12,7 +12,7 @@
  * read it (refreshInverses: a summary of the factors, and the factors themselves on the host
  * linear-algebra paths) are asynchronous, because WebGPU cannot read synchronously.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {
   type CurvatureBatch,
   type CurvatureBlock,

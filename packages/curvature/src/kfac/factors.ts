@@ -13,7 +13,7 @@
  * (exact for a Dense layer and a single example). Putting the location count into G keeps the KFC
  * estimate L * Omega (x) Gamma of the paper (eq. 25) without a separate scale.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Conv2DLayerInfo, LayerCapture, LayerInfo } from '@natgrad/core';
 import { matMulTransposeA } from '../shared/matmul';
 import { extractPatchesChannelMajor, kernelOrder } from './patches';

@@ -3,7 +3,7 @@
  * kfac-pytorch does) is what makes a resumed run bit-identical: between two inverse refreshes the
  * cache reflects the statistics of the last refresh, which the restored factors no longer equal.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type JsonValue, type LayerInfo, NatgradError, type StateDict, factorSizes } from '@natgrad/core';
 import type { BlockInverse, DampingMode } from './damping';
 import { stateTensor } from '../shared/state-check';

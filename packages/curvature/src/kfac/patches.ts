@@ -16,7 +16,7 @@
  * ("kernel order"). Statistics are computed in channel-major order and only their small P x P or
  * P x out results are permuted to kernel order (kernelOrder()), never the N*L x P patches.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Conv2DLayerInfo } from '@natgrad/core';
 
 export interface ConvGeometry {

@@ -12,7 +12,7 @@
  * pushFactors), which only backends with host storage allow. requireHostBackend() refuses the
  * worker everywhere else, so these synchronous copies never run on WebGPU.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type GramTerm, type LayerCapture, type LayerInfo, NatgradError, type StatisticsWorker } from '@natgrad/core';
 
 /** Backends whose tensors live in host memory, so that a statistics worker can copy them synchronously. */

@@ -2,7 +2,7 @@
  * A layer's parameters as one block matrix W~ = [kernel flattened to [P, out]; bias as the last
  * row] of shape [P (+1), out], the layout in which a Kronecker block acts as F w = A W~ G.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo } from '@natgrad/core';
 
 export function kernelShape(layer: LayerInfo): number[] {

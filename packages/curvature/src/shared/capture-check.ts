@@ -3,7 +3,7 @@
  * another model, a transposed tensor or a wrong batch size would otherwise produce plausible but
  * wrong factors. Host-side shape checks only.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type CurvatureBatch, type LayerCapture, type LayerInfo, NatgradError, describeValue } from '@natgrad/core';
 import { sameShape } from './param-map';
 import { convGeometry } from '../kfac/patches';

@@ -5,7 +5,7 @@
  * The debiased E_t is an exact weighted mean of X_1..X_t (weights summing to 1), so the first
  * update is X_1 itself rather than a 5%-scale copy of it (identity init would bias it instead).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Folds `value` into `variable` (call inside tf.tidy; the variable is updated in place). */
 export function emaAssign(variable: tf.Variable, value: tf.Tensor, decay: number): void {

@@ -8,7 +8,7 @@
  * sumTensors, not tf.addN: a model with 8 or more covered parameters exceeds WebGPU's 8 storage
  * buffers per shader stage, where addN silently returns garbage.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError, type ParamMap, sumTensors } from '@natgrad/core';
 
 /**

@@ -3,7 +3,7 @@
  * geometry would make patch extraction disagree with the model's convolution without any error, so
  * the declared output size is recomputed from the geometry here.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import { type LayerInfo, NatgradError, describeValue } from '@natgrad/core';
 import { kernelShape, outSize } from './block-matrix';
 import { sameShape } from './param-map';

@@ -5,7 +5,7 @@
  * tf.transpose followed by a plain MatMul at 785 x 785 x 512 (docs/benchmarks.md). The cpu and
  * webgl backends handle the flags natively, so they keep them and skip the extra copy.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 function swapLast(t: tf.Tensor): tf.Tensor {
   return tf.transpose(t, t.rank === 2 ? [1, 0] : [0, 2, 1]);

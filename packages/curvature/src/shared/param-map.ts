@@ -3,7 +3,7 @@
  * shape checks only (no device reads), so they cost nothing on the step path but turn a wrong key
  * or a transposed kernel into an error that names the parameter instead of a garbage direction.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import { NatgradError, type ParamMap, describeValue } from '@natgrad/core';
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -2,7 +2,7 @@
  * Restore-side checks for StateDicts: a state written by another component, by an incompatible
  * version, or for other layers is rejected with a clear error instead of being loaded as garbage.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type JsonValue, NatgradError, type StateDict, describeValue } from '@natgrad/core';
 import { debiasScale } from './ema';
 import { sameShape } from './param-map';

@@ -5,7 +5,7 @@
  * per-example losses do not interact (no BatchNorm). It exists as FOP's baseline: same
  * sub-batching, same curvature, only the combination rule differs.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {
   type CurvatureView,
   NatgradError,

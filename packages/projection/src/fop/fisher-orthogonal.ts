@@ -8,7 +8,7 @@
  * diagnostics are read back with one stacked, awaited read per step (WebGPU has no synchronous
  * read), or not at all when disabled.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {
   type CurvatureView,
   NatgradError,

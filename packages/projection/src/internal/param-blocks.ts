@@ -5,7 +5,7 @@
  * all parameters of a block). Kept apart from the algorithms so that identity, average and FOP
  * validate and fail in exactly the same way.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { type CurvatureView, NatgradError, type ParamMap, describeValue, sumTensors } from '@natgrad/core';
 
 /** A curvature block restricted to the parameters present in the gradients (all of them or none). */

@@ -8,7 +8,7 @@
  * gradient when the backward runs, so both survive the tapes' tidy scopes; `take()` hands them to
  * the caller, `disposeAll()` releases them after a failure.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import type { LayerCapture } from '@natgrad/core';
 import { type DenseCaptureSpec, denseCaptureOp } from './dense-capture-op';
 import type { DenseCapture, PreActivationTap } from './layer-forward';

@@ -14,7 +14,7 @@
  * exactly as the tape would have pruned it. Used on the backends that transpose explicitly (wasm,
  * cpu); the values equal the plain path's kernel for kernel.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 
 /** What the capture keeps from one backward; every tensor is kept (tf.keep) and owned by the receiver. */
 export interface DenseBackwardRecord {

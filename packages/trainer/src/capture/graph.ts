@@ -6,7 +6,7 @@
  * instead of as an opaque block. Running a plan mirrors tfjs-layers' `execute`: every layer gets
  * `{training}` and the input mask, and masks are propagated for layers that support masking.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf';
 import { NatgradError } from '@natgrad/core';
 import { type ContainerView, type LayerView, containerOf, isContainer, isInputLayer } from './tfjs-internals';
 

@@ -12,7 +12,7 @@
  * linear map ('same' padding included: the padding depends only on the effective kernel size), so
  * outputs match model.predict, and dilated layers become trainable.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import type { Conv2DLayerInfo, DenseLayerInfo } from '@natgrad/core';
 import type { LayerView } from './tfjs-internals';
 

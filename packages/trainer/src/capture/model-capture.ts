@@ -18,7 +18,7 @@
  * Tensor ownership: everything computeGradients and predict return belongs to the caller; nothing
  * else survives a call (tf.memory().numTensors grows by exactly the returned tensors).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import { NatgradError, describeValue } from '@natgrad/core';
 import type { FisherType, LayerCapture, LayerInfo, LossFunction, ParamMap, SkippedLayer } from '@natgrad/core';
 import { CaptureTaps } from './capture-tap';

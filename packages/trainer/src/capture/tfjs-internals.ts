@@ -6,7 +6,7 @@
  * and checked when a model is captured: a tfjs version that renamed them fails loudly at capture
  * time instead of computing something else.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import { NatgradError } from '@natgrad/core';
 
 export interface SymbolicView {

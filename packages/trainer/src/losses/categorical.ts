@@ -14,7 +14,7 @@
  * over the extra positions, so the sampled Fisher is that Gauss-Newton matrix divided by the
  * number of positions per example.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import type { LossFunction } from '@natgrad/core';
 import { assertPredictions, assertSameShape, assertTensor, deviceSeed } from './validate';
 

@@ -7,7 +7,7 @@
  * E[g g^T] = (2/M)^2 (M/2) I = (2/M) I equals the Gauss-Newton matrix of this loss; unit-variance
  * noise would overstate it by a factor 2/M.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import type { LossFunction } from '@natgrad/core';
 import { assertPredictions, assertSameShape, assertTensor, deviceSeed } from './validate';
 

@@ -7,7 +7,7 @@
  * is defined by it. A plain function (yTrue, yPred) => per-example losses has no predictive
  * distribution, so it supports the empirical Fisher only (no sampleTargets).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import { NatgradError, describeValue } from '@natgrad/core';
 import type { LossFunction } from '@natgrad/core';
 import { categoricalCrossentropy } from './categorical';

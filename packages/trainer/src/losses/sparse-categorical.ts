@@ -4,7 +4,7 @@
  * Same loss value and predictive distribution as categoricalCrossentropy; `sampleTargets` returns
  * int32 class indices, drawn on the device like categoricalCrossentropy's (inverse CDF).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import { NatgradError, describeValue } from '@natgrad/core';
 import type { LossFunction } from '@natgrad/core';
 import { type CrossEntropyOptions, rowCrossEntropy, sampleClasses } from './categorical';

@@ -2,7 +2,7 @@
  * Input checks shared by the losses: every bad target or prediction tensor becomes a NatgradError
  * that names the loss, instead of a tfjs shape error deep inside a gradient tape.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf';
 import { NatgradError, describeValue } from '@natgrad/core';
 
 export function assertTensor(value: unknown, what: string, loss: string): asserts value is tf.Tensor {

@@ -6,7 +6,7 @@
  * The decay is decoupled: it never enters m or v. The step counter t is part of the state so a
  * resumed run applies the same bias correction as an uninterrupted one.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import { NatgradError, type ParamMap, type StateDict, type UpdateRule, describeValue } from '@natgrad/core';
 import { checkDirections, checkKind, checkLearningRate, disposeSlots, exportSlots, importSlots, makeSlots, requireInit } from './state-helpers';
 

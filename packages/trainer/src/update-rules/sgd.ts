@@ -8,7 +8,7 @@
  * With weightDecayMode 'decoupled' the decay is applied outside the momentum, as AdamW does:
  *   theta -= lr * (step(d) + wd * theta).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import { NatgradError, type ParamMap, type StateDict, type UpdateRule, describeValue } from '@natgrad/core';
 import { checkDirections, checkKind, checkLearningRate, disposeSlots, exportSlots, importSlots, makeSlots, requireInit } from './state-helpers';
 

@@ -2,7 +2,7 @@
  * Shared plumbing of the update rules: validating the direction maps they receive and moving their
  * tf.Variable slots in and out of a StateDict, so each rule file holds only its own arithmetic.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf';
 import { NatgradError, type ParamMap, type StateDict, describeValue } from '@natgrad/core';
 
 export function requireInit(rule: string, vars: Record<string, tf.Variable> | null): Record<string, tf.Variable> {
