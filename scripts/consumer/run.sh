@@ -2,11 +2,12 @@
 # Consumer tier: natgrad as a user gets it from npm. Builds, packs every publishable package, and
 # installs the tarballs into an EMPTY folder outside the repository (mktemp -d) with npm, then runs
 # there: an ESM consumer with the tfjs umbrella and a minimal one (tfjs-core + tfjs-layers + a
-# backend), a CommonJS consumer, TypeScript consumers compiled with tsc under node16, nodenext and
-# bundler and then run, esbuild browser bundles of every library entry (no Node built-in allowed;
-# minified sizes printed), and `npx natgrad train` for one short epoch from the installed CLI. A
-# second empty folder installs with pnpm and runs the ESM consumer and the declaration emit there
-# (pnpm's strict layout is where TS2742 shows). Every check is one pass or fail; the script ends with
+# backend), a CommonJS consumer, ESM and CommonJS consumers of the ./node subpaths (selectBackend,
+# the statistics worker thread, checkpoint files), TypeScript consumers compiled with tsc under
+# node16, nodenext and bundler and then run, esbuild browser bundles of every library entry (no
+# Node built-in allowed; minified sizes printed), and `npx natgrad train` for one short epoch from
+# the installed CLI. A second empty folder installs with pnpm and runs the ESM consumer and the
+# declaration emit there (pnpm's strict layout is where TS2742 shows). Every check is one pass or fail; the script ends with
 # `N passed, N failed` and writes {passed, failed, checks} as JSON to $1 (default
 # .consumer-report.json in the repository root). Exit status 0 only when nothing failed.
 #
@@ -132,6 +133,8 @@ check "npm install of the tarballs into an empty folder" "$NPM_DIR" npm_install
 check "ESM consumer, @tensorflow/tfjs umbrella (npm)" "$NPM_DIR" node esm-umbrella.mjs
 check "ESM consumer, tfjs-core + tfjs-layers + backend-cpu (npm)" "$NPM_DIR" node esm-minimal.mjs
 check "CommonJS consumer, require() (npm)" "$NPM_DIR" node cjs-umbrella.cjs
+check "ESM consumer of the ./node subpaths: wasm via selectBackend, statistics worker, checkpoint file resume (npm)" "$NPM_DIR" node esm-node-subpaths.mjs
+check "CommonJS consumer of the ./node subpaths: statistics worker, checkpoint file (npm)" "$NPM_DIR" node cjs-node-subpaths.cjs
 tsc="$NPM_DIR/node_modules/.bin/tsc"
 check "TypeScript node16: tsc, then run the .mts and .cts builds" "$NPM_DIR/ts" \
   bash -c "'$tsc' -p tsconfig.node16.json && node out-node16/consumer.mjs && node out-node16/consumer.cjs"
