@@ -1,6 +1,7 @@
 // Checks one packed tarball as a registry would serve it: its exports have no `natgrad-source`
 // condition and no workspace:/catalog: specifier, every file its exports/main/module/types/bin point
-// at is inside the tarball, and it ships no tests, benches or sources. Prints the file count and
+// at is inside the tarball, it ships no tests, benches or sources, and it carries a LICENSE and the
+// release metadata (license, repository, homepage, bugs, keywords, engines.node). Prints the file count and
 // packed size; exits 1 with the reasons on any problem.
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -33,6 +34,11 @@ for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']
 const stray = files.filter((f) => /(^|\/)(src|test|bench)\/|\.test\.|\.bench\./.test(f));
 if (stray.length > 0) problems.push(`ships sources/tests: ${stray.slice(0, 5).join(', ')}${stray.length > 5 ? ', ...' : ''}`);
 if (!files.some((f) => /^LICENSE/i.test(f))) problems.push('no LICENSE file');
+// Release metadata a registry page and `npm i` read (the Node floor is what engines enforces).
+for (const field of ['license', 'repository', 'homepage', 'bugs', 'keywords', 'engines']) {
+  if (pkg[field] === undefined) problems.push(`no "${field}" field`);
+}
+if (pkg.engines && !pkg.engines.node) problems.push('engines has no "node" floor');
 
 const size = `${files.length} files, ${(statSync(tarball).size / 1024).toFixed(1)} KB packed`;
 if (problems.length > 0) {

@@ -152,7 +152,7 @@ if (cd "$NPM_DIR" && node bundle.mjs "${browser_entries[@]}") >"$LOGS/bundle.log
     record "browser bundle $entry" "$ok" "$detail"
   done < <(node -e '
     for (const r of require(process.argv[1])) {
-      const detail = r.ok ? `${(r.bytes / 1024).toFixed(1)} KB minified, natgrad ${(r.natgradBytes / 1024).toFixed(1)} KB` : r.error;
+      const detail = r.ok ? `${(r.bytes / 1024).toFixed(1)} KB minified, natgrad ${(r.natgradBytes / 1024).toFixed(1)} KB; ${r.tfjs.join(" ")}` : r.error;
       console.log([r.ok ? 1 : 0, r.entry, detail.replace(/\s+/g, " ")].join("\t"));
     }' "$NPM_DIR/bundle-results.json")
 else
