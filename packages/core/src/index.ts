@@ -15,7 +15,7 @@ export type { DampingObservation, DampingSchedule } from './damping';
 export { NatgradError, describeValue } from './errors';
 export type { NatgradErrorCode, NatgradErrorDetails } from './errors';
 export { factorSizes } from './layers';
-export type { Conv2DLayerInfo, DenseLayerInfo, LayerInfo, LayerKind, SkippedLayer } from './layers';
+export type { Conv2DLayerInfo, DenseLayerInfo, LayerInfo, LayerInfoBase, LayerKind, SkippedLayer } from './layers';
 export type { LossFunction } from './loss';
 export type { ParamMap, VariableMap } from './params';
 export type { ProjectionDiagnostics, ProjectionResult, ProjectionStrategy } from './projection';

@@ -6,7 +6,7 @@
 
 export type LayerKind = 'dense' | 'conv2d';
 
-interface LayerInfoBase {
+export interface LayerInfoBase {
   /** The tfjs layer name (unique inside a model). */
   name: string;
   /** Name of the kernel variable, the key of its gradient in a ParamMap. */

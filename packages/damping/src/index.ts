@@ -15,6 +15,8 @@ export { piecewiseConstant } from './piecewise-constant';
 export type { PiecewiseConstantOptions } from './piecewise-constant';
 export type { NonFiniteOptions } from './internal/fixed-schedule';
 export { LevenbergMarquardtDamping, levenbergMarquardt } from './levenberg-marquardt';
-export type { LevenbergMarquardtOptions } from './levenberg-marquardt';
+export type { LevenbergMarquardtOptions, LmConfig } from './levenberg-marquardt';
+// The @natgrad/core types this API takes and returns, so a consumer can name them from here.
+export type { CurvatureView, DampingObservation, DampingSchedule, JsonValue, ParamMap, StateDict } from '@natgrad/core';
 export { quadraticModelChange, readReductionRatio, reductionRatio } from './quadratic-model';
 export { dampingFromState } from './from-state';

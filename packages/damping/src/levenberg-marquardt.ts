@@ -35,7 +35,7 @@ export interface LevenbergMarquardtOptions {
   nonFiniteFactor?: number;
 }
 
-interface LmConfig {
+export interface LmConfig {
   initial: number;
   adaptEvery: number;
   lower: number;

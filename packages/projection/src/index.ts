@@ -8,3 +8,5 @@ export { average } from './average/index';
 export type { AverageOptions } from './average/index';
 export { fisherOrthogonal } from './fop/index';
 export type { FisherOrthogonalOptions } from './fop/index';
+// The @natgrad/core type these return, so a consumer can name it from here.
+export type { ProjectionStrategy } from '@natgrad/core';

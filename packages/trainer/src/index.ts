@@ -31,3 +31,23 @@ export { PHASES } from './timings';
 export type { Phase, PhaseTimings } from './timings';
 export * from './capture/index';
 export * from './losses/index';
+export type { Dataset as DatasetLike, LazyIterator } from './tf-data';
+// The @natgrad/core types this API takes and returns, so a consumer can name them from here.
+export type {
+  CurvatureEstimator,
+  DampingSchedule,
+  FisherType,
+  JsonValue,
+  LayerCapture,
+  LayerInfo,
+  LossFunction,
+  ParamMap,
+  ProjectionDiagnostics,
+  ProjectionStrategy,
+  Schedule,
+  ScheduleFn,
+  SkippedLayer,
+  StateDict,
+  StatisticsWorker,
+  UpdateRule,
+} from '@natgrad/core';

@@ -11,3 +11,5 @@ export { nodeEnvironment } from './probe-environment';
 export type { NodeEnvironmentOptions } from './probe-environment';
 export { createStatisticsWorker, statisticsWorkerScript } from './statistics-worker';
 export type { StatisticsWorkerOptions } from './statistics-worker';
+// The @natgrad/core type createStatisticsWorker returns, so a consumer can name it from here.
+export type { StatisticsWorker } from '@natgrad/core';

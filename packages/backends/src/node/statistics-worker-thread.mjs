@@ -23,8 +23,20 @@ process.on('exit', () => {
   Atomics.notify(control, DONE);
 });
 
+// The umbrella when the app has it; else tfjs-core (the peer natgrad's libraries need), with the cpu
+// backend's package for backend 'cpu'. The thread computes no gradients, so core's ops suffice.
+async function importTf() {
+  try {
+    return await import('@tensorflow/tfjs');
+  } catch {
+    const tf = await import('@tensorflow/tfjs-core');
+    if (backend === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
+    return tf;
+  }
+}
+
 async function loadTf() {
-  const tf = await import('@tensorflow/tfjs');
+  const tf = await importTf();
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     if (wasmPaths) wasm.setWasmPaths(wasmPaths);

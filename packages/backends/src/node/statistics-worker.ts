@@ -14,7 +14,6 @@
  * fresh buffers: allocating the ~76 MB of an MLP-512 batch-4096 step anew each step slowed the
  * training step itself by more than half (V8 allocation and GC, measured; docs/benchmarks.md).
  */
-import { pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { type GramTerm, type KroneckerProductRequest, NatgradError, type StatisticsWorker, describeValue } from '@natgrad/core';
@@ -45,12 +44,8 @@ export interface StatisticsWorkerOptions {
  * of the installed package; package export '@natgrad/backends/statistics-worker-thread.mjs').
  * A bundler moves this module but not that file, so a bundled app copies it and passes `script`.
  */
-export const statisticsWorkerScript: URL = new URL('./statistics-worker-thread.mjs', thisModuleUrl());
-
-/** This module's URL in the ESM build and from sources; the CommonJS build has __filename instead. */
-function thisModuleUrl(): string {
-  return typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
-}
+// The CommonJS build gets import.meta.url from tsup's --shims (the package's build script).
+export const statisticsWorkerScript: URL = new URL('./statistics-worker-thread.mjs', import.meta.url);
 
 const DONE = 0;
 const FAILED = 1;
@@ -120,7 +115,7 @@ class ThreadStatisticsWorker implements StatisticsWorker {
     if (!ready.ready) {
       await worker.terminate();
       port1.close();
-      throw workerError('the thread did not start.', ready.error ?? 'no reason given', `check that ${String(script)} exists (a bundled app copies '@natgrad/backends/statistics-worker-thread.mjs', i.e. statisticsWorkerScript, next to its bundle and passes createStatisticsWorker({ script })) and that @tensorflow/tfjs${backend === 'wasm' ? ' and @tensorflow/tfjs-backend-wasm are' : ' is'} installed where it can import them, or pass wasmPaths`);
+      throw workerError('the thread did not start.', ready.error ?? 'no reason given', `check that ${String(script)} exists (a bundled app copies '@natgrad/backends/statistics-worker-thread.mjs', i.e. statisticsWorkerScript, next to its bundle and passes createStatisticsWorker({ script })) and that @tensorflow/tfjs${backend === 'wasm' ? ' (or @tensorflow/tfjs-core) and @tensorflow/tfjs-backend-wasm' : ' (or @tensorflow/tfjs-core and @tensorflow/tfjs-backend-cpu)'} can be imported from there${backend === 'wasm' ? ' (pass wasmPaths when its .wasm files moved)' : ''}`);
     }
     // The thread must not keep a finished training process alive.
     worker.unref();

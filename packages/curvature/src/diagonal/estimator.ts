@@ -47,7 +47,7 @@ export interface DiagonalOptions extends EmaEstimatorOptions {
 const KIND = 'natgrad/curvature/diagonal';
 const VERSION = 1;
 
-interface Slot {
+export interface Slot {
   name: string;
   shape: number[];
   stat: tf.Variable;

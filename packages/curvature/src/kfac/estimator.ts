@@ -63,7 +63,7 @@ const KIND = 'natgrad/curvature/kfac';
 const VERSION = 1;
 const METHODS: readonly LinalgMethod[] = ['auto', 'host', 'blocked', 'newton-schulz', 'native'];
 
-type Slot = WorkerSlot;
+export type Slot = WorkerSlot;
 
 export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> implements CurvatureEstimator {
   readonly name = 'kfac';

@@ -6,7 +6,6 @@
  */
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { NatgradError } from '@natgrad/core';
-import type { Trainer } from '../trainer';
 
 /** Writes bytes to `path` atomically: temp file in the same directory, fsync, rename. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
@@ -40,8 +39,14 @@ export async function readFileBytes(path: string): Promise<Uint8Array> {
   }
 }
 
+/** What the checkpoint files need of a Trainer (the byte-level checkpoint calls of the main entry). */
+export interface CheckpointableTrainer {
+  toCheckpointBytes(): Promise<Uint8Array>;
+  restoreCheckpoint(bytes: Uint8Array): Promise<void>;
+}
+
 /** Writes `trainer`'s checkpoint to `path` atomically (temp file, fsync, rename). */
-export async function saveCheckpoint(trainer: Trainer, path: string): Promise<void> {
+export async function saveCheckpoint(trainer: CheckpointableTrainer, path: string): Promise<void> {
   await writeFileAtomic(path, await trainer.toCheckpointBytes());
 }
 
@@ -49,6 +54,6 @@ export async function saveCheckpoint(trainer: Trainer, path: string): Promise<vo
  * Restores a checkpoint file written by saveCheckpoint() into `trainer` (all-or-nothing), including
  * any inverse cache to rebuild.
  */
-export async function loadCheckpoint(trainer: Trainer, path: string): Promise<void> {
+export async function loadCheckpoint(trainer: CheckpointableTrainer, path: string): Promise<void> {
   await trainer.restoreCheckpoint(await readFileBytes(path));
 }

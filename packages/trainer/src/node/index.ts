@@ -4,3 +4,4 @@
  * byte-level Trainer.toCheckpointBytes()/restoreCheckpoint(), which work anywhere.
  */
 export { loadCheckpoint, saveCheckpoint } from './checkpoint-file';
+export type { CheckpointableTrainer } from './checkpoint-file';
