@@ -43,5 +43,8 @@ if (missing.length > 0 || stale) {
 }
 
 writeFileSync(backupPath, text);
-const packed = { ...manifest, exports: stripCondition(manifest.exports) };
+// The repository's own scripts (build, typecheck, test, bench) name src/, bench/ and the source
+// condition; a consumer can run none of them. Only this pack's own hooks stay (postpack must run).
+const hooks = Object.fromEntries(Object.entries(manifest.scripts ?? {}).filter(([name]) => name === 'prepack' || name === 'postpack'));
+const packed = { ...manifest, exports: stripCondition(manifest.exports), scripts: hooks };
 writeFileSync(manifestPath, `${JSON.stringify(packed, null, 2)}\n`);
