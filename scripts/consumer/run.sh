@@ -16,7 +16,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/scripts/consumer"
-REPORT=${1:-$ROOT/.consumer-report.json}
+REPORT=$(realpath -m "${1:-$ROOT/.consumer-report.json}")
 TFJS_VERSION=4.22.0
 TYPESCRIPT_VERSION=5.9.3
 ESBUILD_VERSION=0.25.12
