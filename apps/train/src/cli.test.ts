@@ -134,6 +134,6 @@ describe('natgrad compare', () => {
     const bad = await run(['compare', '--target', '2']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--target');
-    expect(bad.stderr).toContain('--run-dir: give at least one run folder');
+    expect(bad.stderr).toContain('<run-dir>: missing: give at least one run folder');
   });
 });

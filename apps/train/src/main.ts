@@ -6,36 +6,22 @@
  */
 import { NatgradError } from '@natgrad/core';
 import * as tf from '@tensorflow/tfjs';
-import { BENCH_HELP, benchCommand } from './commands/bench';
-import { bundleCommand, BUNDLE_HELP } from './commands/bundle';
-import { COMPARE_HELP, compareCommand } from './commands/compare';
+import { benchCommand } from './commands/bench';
+import { bundleCommand } from './commands/bundle';
+import { compareCommand } from './commands/compare';
+import { USAGE, helpCommand, unknownCommand } from './commands/help';
 import type { Output } from './commands/output';
 import { trainCommand } from './commands/train';
 import { FlagError } from './flags/flag-error';
-import { trainHelp } from './flags/train-flags';
 
-export const USAGE = `Usage: natgrad <command> [flags]
-
-Commands:
-  train     train a model (default: a small CNN on the embedded MNIST digits with FOP)
-  compare   plot and tabulate several runs: natgrad compare runs/a runs/b
-  bundle    write a self-contained folder that runs with plain node: natgrad bundle <dir>
-  bench     natgrad bench step (per-step cost of each optimizer) | natgrad bench study (large-batch study)
-  help      natgrad help <command> shows the flags of a command
-`;
+export { USAGE } from './commands/help';
 
 const COMMANDS: Record<string, (argv: string[], out: Output) => Promise<number>> = {
   train: trainCommand,
   compare: compareCommand,
   bundle: bundleCommand,
   bench: benchCommand,
-};
-
-const HELP: Record<string, () => string> = {
-  train: trainHelp,
-  compare: () => COMPARE_HELP,
-  bundle: () => BUNDLE_HELP,
-  bench: () => BENCH_HELP,
+  help: async (argv, out) => helpCommand(argv, out),
 };
 
 export async function main(argv: string[], out: Output): Promise<number> {
@@ -43,15 +29,12 @@ export async function main(argv: string[], out: Output): Promise<number> {
   // which would otherwise land between progress lines and in --json output.
   tf.env().set('PROD', true);
   const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    const topic = command === 'help' ? rest[0] : undefined;
-    out.stdout(topic && HELP[topic] ? HELP[topic]() : USAGE);
+  if (command === undefined || command === '--help' || command === '-h') {
+    out.stdout(USAGE);
     return 0;
   }
   const run = COMMANDS[command];
-  if (run === undefined) {
-    return report(new FlagError(command, [{ flag: 'command', message: `unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(', ')}` }]), out, rest.includes('--json'));
-  }
+  if (run === undefined) return report(unknownCommand(command, rest, Object.keys(COMMANDS)), out, rest.includes('--json'));
   try {
     return await run(rest, out);
   } catch (error) {

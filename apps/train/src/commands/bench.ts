@@ -8,13 +8,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { chooseBackend, describeSelection } from '../backend';
 import { runStepBench, type StepBenchResult, stepBenchTable } from '../bench/step-bench';
 import { STUDY_PRESETS, studyPreset } from '../bench/study-config';
 import { runStudy } from '../bench/study';
 import { loadDataset } from '../data/load';
 import { FlagError } from '../flags/flag-error';
+import { parseCommandArgs } from '../flags/parse-args';
+import { nearest } from '../flags/suggest';
 import { OPTIMIZERS, parseTrainFlags } from '../flags/train-flags';
 import type { Output } from './output';
 
@@ -66,7 +67,7 @@ async function stepCommand(argv: string[], out: Output): Promise<number> {
   const problems: { flag: string; message: string }[] = [];
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i];
-    const name = token.startsWith('--') ? token.slice(2).split('=')[0] : null;
+    const name = token === '-h' ? 'help' : token.startsWith('--') ? token.slice(2).split('=')[0] : null;
     if (name !== null && STEP_OWN.has(name)) {
       if (STEP_BOOLEAN.has(name)) own[name] = true;
       else if (token.includes('=')) own[name] = token.slice(token.indexOf('=') + 1);
@@ -96,7 +97,7 @@ async function stepCommand(argv: string[], out: Output): Promise<number> {
     for (const name of names) {
       try {
         const { optimizer, placement } = split(name);
-        configs.push({ label: name, config: parseTrainFlags([...rest, '--optimizer', optimizer, ...PLACEMENTS[placement]]).config });
+        configs.push({ label: name, config: parseTrainFlags([...rest, '--optimizer', optimizer, ...PLACEMENTS[placement]], { checkPaths: false }).config });
       } catch (e) {
         if (e instanceof FlagError) throw new FlagError('bench step', e.problems);
         throw e;
@@ -131,18 +132,7 @@ async function stepCommand(argv: string[], out: Output): Promise<number> {
 }
 
 async function studyCommand(argv: string[], out: Output): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { preset: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (e) {
-    const flag = /'(--?[^' ]+)/.exec((e as Error).message)?.[1]?.replace(/^-+/, '') ?? '?';
-    throw new FlagError('bench study', [{ flag, message: `${(e as Error).message.split('\n')[0]}; allowed flags: --preset --out --backend --data-dir --json --help` }]);
-  }
+  const parsed = parseCommandArgs('bench study', argv, { preset: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' } }, false);
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help) {
     out.stdout(BENCH_HELP);
@@ -152,7 +142,7 @@ async function studyCommand(argv: string[], out: Output): Promise<number> {
   if (!(presetName in STUDY_PRESETS)) throw new FlagError('bench study', [{ flag: 'preset', message: `"${presetName}" is not allowed; allowed values: ${Object.keys(STUDY_PRESETS).join(', ')}` }]);
   const preset = studyPreset(presetName);
   // Validates --backend with train's own rules (and messages).
-  const backend = parseTrainFlags(['--backend', (v.backend as string | undefined) ?? 'wasm']).config.backend;
+  const backend = parseTrainFlags(['--backend', (v.backend as string | undefined) ?? 'wasm'], { checkPaths: false }).config.backend;
   const selection = await chooseBackend(backend);
   out.stderr(`${describeSelection(selection).join('\n')}\n`);
   const dataDir = (v['data-dir'] as string | undefined) ?? null;
@@ -166,13 +156,25 @@ async function studyCommand(argv: string[], out: Output): Promise<number> {
   return 0;
 }
 
+export const BENCH_SUBCOMMANDS = ['step', 'study'] as const;
+
 export async function benchCommand(argv: string[], out: Output): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'step') return stepCommand(rest, out);
   if (sub === 'study') return studyCommand(rest, out);
-  if (sub === undefined || sub === '--help' || sub === 'help') {
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
     out.stdout(BENCH_HELP);
     return 0;
   }
-  throw new FlagError('bench', [{ flag: 'subcommand', message: `unknown bench subcommand "${sub}"; use step or study` }]);
+  const guess = nearest(sub, BENCH_SUBCOMMANDS);
+  throw new FlagError('bench', [
+    {
+      flag: 'subcommand',
+      positional: true,
+      message: `unknown bench subcommand "${sub}"${guess ? `; did you mean ${guess}?` : ''}`,
+      expected: `one of ${BENCH_SUBCOMMANDS.join(', ')} after natgrad bench`,
+      received: `"${sub}"`,
+      fix: guess ? `run natgrad bench ${[guess, ...rest].join(' ')}` : 'run natgrad bench step (per-step cost) or natgrad bench study (large-batch study); natgrad bench --help lists their flags',
+    },
+  ]);
 }

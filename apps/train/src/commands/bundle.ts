@@ -12,9 +12,9 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSyn
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { NatgradError } from '@natgrad/core';
 import { FlagError } from '../flags/flag-error';
+import { parseCommandArgs } from '../flags/parse-args';
 import { BUNDLED_WORKER_FILE } from '../statistics-worker';
 import type { Output } from './output';
 
@@ -140,18 +140,23 @@ function listFiles(dir: string): string[] {
 }
 
 export async function bundleCommand(argv: string[], out: Output): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new FlagError('bundle', [{ flag: /'--?([^' ]+)/.exec((e as Error).message)?.[1] ?? '?', message: `${(e as Error).message.split('\n')[0]}; allowed flags: --json --help` }]);
-  }
+  const parsed = parseCommandArgs('bundle', argv, { json: { type: 'boolean' } }, true);
   if (parsed.values.help) {
     out.stdout(BUNDLE_HELP);
     return 0;
   }
   if (parsed.positionals.length !== 1) {
-    throw new FlagError('bundle', [{ flag: 'dir', message: `expects exactly one output folder, got ${parsed.positionals.length}` }]);
+    const got = parsed.positionals.length;
+    throw new FlagError('bundle', [
+      {
+        flag: 'dir',
+        positional: true,
+        message: got === 0 ? 'missing: give the output folder, e.g. natgrad bundle natgrad-bundle' : `expects exactly one output folder, got ${got}: ${parsed.positionals.join(' ')}`,
+        expected: 'exactly one output folder (natgrad bundle <dir>)',
+        received: got === 0 ? 'no folder' : `${got} arguments`,
+        fix: got === 0 ? 'name the folder to write, e.g. natgrad bundle natgrad-bundle' : 'pass a single folder',
+      },
+    ]);
   }
   const result = await writeBundle(parsed.positionals[0]);
   if (parsed.values.json) out.stdout(`${JSON.stringify({ event: 'bundle', ...result })}\n`);

@@ -5,9 +5,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { NatgradError } from '@natgrad/core';
-import { FlagError } from '../flags/flag-error';
+import { FlagError, type FlagProblem } from '../flags/flag-error';
+import { parseCommandArgs } from '../flags/parse-args';
 import { type EpochRecord, firstReaching, readMetrics } from '../run/metrics';
 import { type NamedRun, renderComparePlot, svgToPng } from '../run/plot';
 import { readConfig, runPaths, timestamp } from '../run/run-dir';
@@ -120,29 +120,35 @@ export async function compareRuns(dirs: string[], opts: { target?: number; outDi
 }
 
 export async function compareCommand(argv: string[], out: Output): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { target: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    const flag = /'(--?[^' ]+)/.exec((e as Error).message)?.[1]?.replace(/^-+/, '') ?? '?';
-    throw new FlagError('compare', [{ flag, message: `${(e as Error).message.split('\n')[0]}; allowed flags: --target --out --json --help` }]);
-  }
+  const parsed = parseCommandArgs('compare', argv, { target: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (parsed.values.help) {
     out.stdout(COMPARE_HELP);
     return 0;
   }
-  const problems = [];
+  const problems: FlagProblem[] = [];
   let target: number | undefined;
   if (typeof parsed.values.target === 'string') {
     target = Number(parsed.values.target);
-    if (!(target > 0 && target <= 1)) problems.push({ flag: 'target', message: `"${parsed.values.target}" is not a number > 0 and <= 1 (e.g. 0.97)` });
+    if (!(target > 0 && target <= 1)) {
+      problems.push({
+        flag: 'target',
+        message: `"${parsed.values.target}" is not a number > 0 and <= 1 (e.g. 0.97)`,
+        expected: '--target a number > 0 and <= 1',
+        received: `--target ${JSON.stringify(parsed.values.target)}`,
+        fix: 'pass the accuracy as a fraction, e.g. --target 0.97',
+      });
+    }
   }
-  if (parsed.positionals.length === 0) problems.push({ flag: 'run-dir', message: 'give at least one run folder, e.g. natgrad compare runs/*' });
+  if (parsed.positionals.length === 0) {
+    problems.push({
+      flag: 'run-dir',
+      positional: true,
+      message: 'missing: give at least one run folder, e.g. natgrad compare runs/*',
+      expected: 'one or more run folders written by natgrad train (natgrad compare <run-dir>...)',
+      received: 'no run folder',
+      fix: 'list the run folders after compare, e.g. natgrad compare runs/*',
+    });
+  }
   if (problems.length > 0) throw new FlagError('compare', problems);
   const outDir = typeof parsed.values.out === 'string' ? parsed.values.out : join('runs', `compare-${timestamp()}`);
   const result = await compareRuns(parsed.positionals, { target, outDir });

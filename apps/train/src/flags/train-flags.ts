@@ -4,10 +4,12 @@
  * names the allowed values. `--optimizer` picks a preset; `--curvature` and `--projection` then
  * swap a single component of it (e.g. `--optimizer fop --curvature diagonal` is diagonal-FOP).
  */
-import { parseArgs } from 'node:util';
 import { DATASETS, type DatasetName } from '../data/load';
 import { MODELS, type ModelName } from '../models/index';
 import { FlagError, type FlagProblem } from './flag-error';
+import { type OptionTypes, parseCommandArgs } from './parse-args';
+import { checkInputDir, checkOutputDir } from './paths';
+import { nearest } from './suggest';
 
 export const OPTIMIZERS = ['sgd', 'adamw', 'kfac', 'fop', 'diagonal', 'diagonal-fop'] as const;
 export const CURVATURES = ['kfac', 'diagonal', 'none'] as const;
@@ -176,6 +178,18 @@ function checkValue(kind: Kind, raw: string): { value?: string | number; problem
   }
 }
 
+/** A bad value, with what the flag accepts and, for a mistyped choice, the nearest allowed one. */
+function valueProblem(flag: string, kind: Kind, raw: string, problem: string): FlagProblem {
+  const guess = kind.type === 'enum' ? nearest(raw, kind.values) : undefined;
+  return {
+    flag,
+    message: `${problem}${kind.type !== 'enum' ? ` (expected ${describeKind(kind)})` : guess ? `; did you mean ${guess}?` : ''}`,
+    expected: `--${flag} ${describeKind(kind)}`,
+    received: `--${flag} ${JSON.stringify(raw)}`,
+    fix: guess ? `write --${flag} ${guess}` : `pass --${flag} ${describeKind(kind)}, or leave it out for the default`,
+  };
+}
+
 export function trainHelp(): string {
   const lines = Object.entries(TRAIN_FLAGS).map(([flag, spec]) => {
     const allowed = spec.kind.type === 'enum' ? ` [${spec.kind.values.join('|')}]` : '';
@@ -184,25 +198,20 @@ export function trainHelp(): string {
   return `Usage: natgrad train [flags]\n\nTrains a model and writes runs/<timestamp>-<name>/ (config.json, metrics.jsonl, metrics.csv, plot.svg, checkpoint/).\n\n${lines.join('\n')}\n`;
 }
 
+export interface ParseOptions {
+  /**
+   * Check --runs-dir (and --data-dir) on the file system (default true). Off for callers that
+   * write no run folder (bench step times synthetic steps).
+   */
+  checkPaths?: boolean;
+}
+
 /** Parses and validates `natgrad train` arguments; throws one FlagError listing every problem. */
-export function parseTrainFlags(argv: string[]): TrainInvocation {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const [flag, spec] of Object.entries(TRAIN_FLAGS)) options[flag] = { type: spec.kind.type === 'boolean' ? 'boolean' : 'string' };
+export function parseTrainFlags(argv: string[], options: ParseOptions = {}): TrainInvocation {
+  const types: OptionTypes = {};
+  for (const [flag, spec] of Object.entries(TRAIN_FLAGS)) types[flag] = { type: spec.kind.type === 'boolean' ? 'boolean' : 'string' };
   const problems: FlagProblem[] = [];
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
-  } catch (e) {
-    const msg = (e as Error).message;
-    const unknown = /Unknown option '--?([^']+)'/.exec(msg);
-    if (unknown) {
-      throw new FlagError('train', [{ flag: unknown[1], message: `unknown flag; allowed flags: ${Object.keys(TRAIN_FLAGS).map((f) => `--${f}`).join(' ')}` }]);
-    }
-    const missing = /Option '--([^ ']+)/.exec(msg);
-    const positional = /Unexpected argument '([^']+)'/.exec(msg);
-    if (positional) throw new FlagError('train', [{ flag: positional[1], message: 'unexpected positional argument; every train option is a --flag' }]);
-    throw new FlagError('train', [{ flag: missing ? missing[1] : '?', message: msg.split('\n')[0] }]);
-  }
+  const parsed = parseCommandArgs('train', argv, types, false);
   const values: Record<string, string | number | boolean> = {};
   const explicit = new Set<string>();
   for (const [flag, raw] of Object.entries(parsed.values)) {
@@ -215,7 +224,7 @@ export function parseTrainFlags(argv: string[]): TrainInvocation {
       continue;
     }
     const { value, problem } = checkValue(spec.kind, raw);
-    if (problem) problems.push({ flag, message: `${problem}${spec.kind.type !== 'enum' ? ` (expected ${describeKind(spec.kind)})` : ''}` });
+    if (problem) problems.push(valueProblem(flag, spec.kind, raw, problem));
     else values[flag] = value!;
   }
 
@@ -235,6 +244,12 @@ export function parseTrainFlags(argv: string[]): TrainInvocation {
   }
   if (curvature === 'none' && explicit.has('damping')) {
     problems.push({ flag: 'damping', message: 'has no effect without a curvature estimator (--curvature none); drop it or choose --curvature kfac|diagonal' });
+  }
+  // A resumed run writes into its own folder; a new one needs --runs-dir to be (or become) a folder.
+  if (options.checkPaths !== false) {
+    const runsDir = values['runs-dir'] === undefined ? 'runs' : String(values['runs-dir']);
+    const bad = [values.resume === undefined ? checkOutputDir('runs-dir', runsDir) : null, values['data-dir'] === undefined ? null : checkInputDir('data-dir', String(values['data-dir']))];
+    for (const p of bad) if (p !== null) problems.push(p);
   }
   if (problems.length > 0) throw new FlagError('train', problems);
 
