@@ -48,7 +48,7 @@ describe('checkpoint container', () => {
     };
     expectCode(bytes.slice(0, bytes.length - 4), 'CHECKPOINT_CORRUPT', /wrong length/);
     const flipped = bytes.slice();
-    flipped[flipped.length - 2] ^= 0x10;
+    flipped[flipped.length - 6] ^= 0x10;
     expectCode(flipped, 'CHECKPOINT_CORRUPT', /"w" fails its checksum/);
     expectCode(new TextEncoder().encode('{"format": "x"}'), 'CHECKPOINT_CORRUPT', /Not a natgrad checkpoint/);
     const badHeader = bytes.slice();

@@ -26,7 +26,10 @@ export {
 export type { ReduceLROnPlateauOptions } from './lr-schedules';
 export { clipByMeanNorm, globalNorm } from './clipping';
 export { Rng } from './rng';
-export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
+export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, decodeCheckpoint, encodeCheckpoint, nonFiniteTensors, readCheckpointMeta } from './checkpoint-format';
+export type { NonFiniteTensor } from './checkpoint-format';
+export { readCheckpointProgress } from './trainer-checkpoint';
+export type { CheckpointOptions } from './trainer-checkpoint';
 export { PHASES } from './timings';
 export type { Phase, PhaseTimings } from './timings';
 export * from './capture/index';

@@ -8,7 +8,7 @@
  */
 import * as tf from './tf';
 import { type JsonValue, NatgradError, type StateDict, type Stateful } from '@natgrad/core';
-import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-format';
+import { type NonFiniteTensor, decodeCheckpoint, encodeCheckpoint, nonFiniteTensors, readCheckpointMeta } from './checkpoint-format';
 import { NameCanonicalizer, type StoredState, loadState, storeState } from './checkpoint';
 
 /** The trainer's own counters and RNG state (the `trainer` section of the meta). */
@@ -44,6 +44,26 @@ interface CheckpointMeta {
   composition: Record<string, JsonValue>;
   model: { variables: { name: string; shape: number[]; dtype: string }[] };
   states: Record<string, StoredState | null>;
+  /** The caller's opaque record (toCheckpointBytes({progress})), null when none was given. */
+  progress?: JsonValue;
+}
+
+/** Options of Trainer.toCheckpointBytes(). */
+export interface CheckpointOptions {
+  /**
+   * Any JSON the caller wants stored in the same checksummed bytes as the state (an app's epoch,
+   * metrics position, run settings), so progress and weights are one unit that cannot drift
+   * apart. Read it back with readCheckpointProgress(bytes) or as restoreCheckpoint()'s result.
+   */
+  progress?: JsonValue;
+}
+
+/** Names the non-finite tensors in the model's own names, worst first, for an error message. */
+function describeNonFinite(bad: NonFiniteTensor[], names: NameCanonicalizer): string {
+  const sorted = [...bad].sort((a, b) => b.count - a.count);
+  const shown = sorted.slice(0, 5).map((b) => `"${names.local(b.key)}" (${b.count} of ${b.size} entries)`);
+  const more = sorted.length > 5 ? ` and ${sorted.length - 5} more tensors` : '';
+  return `${shown.join(', ')}${more}`;
 }
 
 function mismatch(summary: string, expected: string, received: string): NatgradError {
@@ -75,7 +95,7 @@ function disposeStates(states: Record<string, StateDict | null>): void {
   for (const s of Object.values(states)) if (s !== null) tf.dispose(Object.values(s.tensors));
 }
 
-export async function writeTrainerCheckpoint(subject: CheckpointSubject): Promise<Uint8Array> {
+export async function writeTrainerCheckpoint(subject: CheckpointSubject, options: CheckpointOptions = {}): Promise<Uint8Array> {
   const weights = subject.model.weights;
   const names = canonicalizer(subject.model);
   const tensors: Record<string, tf.Tensor> = {};
@@ -98,21 +118,53 @@ export async function writeTrainerCheckpoint(subject: CheckpointSubject): Promis
       composition: subject.composition,
       model: { variables: weights.map((w) => ({ name: w.name, shape: [...w.shape], dtype: w.dtype })) },
       states: stored,
+      progress: options.progress ?? null,
     };
-    return await encodeCheckpoint(meta, tensors);
+    const bytes = await encodeCheckpoint(meta, tensors);
+    // A diverged run must not become the state a resume starts from: refuse it here, where the
+    // encoding has already read every tensor to the host (no extra device transfer).
+    const bad = nonFiniteTensors(bytes);
+    if (bad.length > 0) {
+      throw new NatgradError('NON_FINITE_INPUT', 'Trainer state holds non-finite values; the checkpoint was not written.', {
+        expected: 'finite weights, optimizer state and curvature factors',
+        received: `NaN or Infinity in ${describeNonFinite(bad, names)}`,
+        fix: 'training diverged: lower the learning rate or raise the damping and resume from the last good checkpoint',
+      });
+    }
+    return bytes;
   } finally {
     disposeStates(states);
     tf.dispose(weightCopies);
   }
 }
 
-export function readTrainerCheckpoint(subject: CheckpointSubject, bytes: Uint8Array): void {
-  const { meta, tensors } = decodeCheckpoint(bytes);
+/** Restores `bytes` into the subject and returns the caller's progress record (null if none). */
+export function readTrainerCheckpoint(subject: CheckpointSubject, bytes: Uint8Array): JsonValue {
+  const { meta, tensors, nonFinite } = decodeCheckpoint(bytes);
   try {
-    restore(subject, meta as unknown as CheckpointMeta, tensors);
+    if (nonFinite.length > 0) {
+      throw new NatgradError('NON_FINITE_INPUT', 'Checkpoint holds non-finite values; nothing was restored.', {
+        expected: 'finite weights, optimizer state and curvature factors',
+        received: `NaN or Infinity in ${describeNonFinite(nonFinite, canonicalizer(subject.model))}`,
+        fix: 'the run had diverged when this was saved: resume from an earlier checkpoint or start again with a lower learning rate',
+      });
+    }
+    const m = meta as unknown as CheckpointMeta;
+    restore(subject, m, tensors);
+    return m.progress ?? null;
   } finally {
     tf.dispose(Object.values(tensors));
   }
+}
+
+/**
+ * The progress record stored by toCheckpointBytes({progress}), read from verified bytes (every
+ * checksum checked) without creating a tensor or needing a trainer; null when none was stored.
+ */
+export function readCheckpointProgress(bytes: Uint8Array): JsonValue {
+  const meta = readCheckpointMeta(bytes);
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return null;
+  return (meta as Record<string, JsonValue>).progress ?? null;
 }
 
 function restore(subject: CheckpointSubject, meta: CheckpointMeta, tensors: Record<string, tf.Tensor>): void {

@@ -15,6 +15,7 @@ import * as tf from './tf';
 import {
   type CurvatureEstimator,
   type DampingSchedule,
+  type JsonValue,
   type LossFunction,
   NatgradError,
   type ProjectionDiagnostics,
@@ -41,7 +42,7 @@ import { type StepResult, allFinite } from './step';
 import { StepTensors } from './step-tensors';
 import { checkSplittable, correctInBatch, forwardBackward, meanLoss } from './sub-batches';
 import { PhaseTimer, type PhaseTimings, accumulate, emptyTimings } from './timings';
-import { type CheckpointSubject, readTrainerCheckpoint, writeTrainerCheckpoint } from './trainer-checkpoint';
+import { type CheckpointOptions, type CheckpointSubject, readTrainerCheckpoint, writeTrainerCheckpoint } from './trainer-checkpoint';
 import { type Composition, type TrainerConfig, checkFisherSupport, positiveInteger, resolveComposition } from './trainer-config';
 
 // Trainer's own types, importable beside it (presets.ts builds a Composition).
@@ -351,23 +352,27 @@ export class Trainer {
   /**
    * Serialises weights (all of model.weights, including non-trainable ones such as BatchNorm
    * statistics), update-rule, curvature, damping and plateau state, the step and epoch counters and
-   * the RNG state into checkpoint bytes (see checkpoint-format.ts).
+   * the RNG state into checkpoint bytes (see checkpoint-format.ts), with the caller's optional
+   * `progress` record in the same checksummed bytes. Refuses (NON_FINITE_INPUT, naming the
+   * tensors) a state holding NaN or Infinity, so a diverged run is never saved as resume state.
    */
-  async toCheckpointBytes(): Promise<Uint8Array> {
+  async toCheckpointBytes(options: CheckpointOptions = {}): Promise<Uint8Array> {
     this.assertAlive('toCheckpointBytes');
     this.inStep.check('toCheckpointBytes');
-    return writeTrainerCheckpoint(this.checkpointSubject());
+    return writeTrainerCheckpoint(this.checkpointSubject(), options);
   }
 
   /**
    * Restores a checkpoint written by toCheckpointBytes(); all-or-nothing (rolls back on failure).
    * Synchronous: an inverse cache the curvature could not restore as saved (a KFAC state of the
    * other damping mode) is rebuilt by restoreCheckpoint() or, after this call, at the start of the next step.
+   * Returns the `progress` record stored with toCheckpointBytes({progress}) (null if none);
+   * refuses a checkpoint holding non-finite values (NON_FINITE_INPUT) before changing anything.
    */
-  fromCheckpointBytes(bytes: Uint8Array): void {
+  fromCheckpointBytes(bytes: Uint8Array): JsonValue {
     this.assertAlive('fromCheckpointBytes');
     this.inStep.check('fromCheckpointBytes');
-    readTrainerCheckpoint(this.checkpointSubject(), bytes);
+    return readTrainerCheckpoint(this.checkpointSubject(), bytes);
   }
 
   /**
@@ -375,9 +380,10 @@ export class Trainer {
    * as saved, so the next step starts from exactly the saved state. Files: saveCheckpoint and
    * loadCheckpoint in '@natgrad/trainer/node' (this entry has no file system, it runs in browsers).
    */
-  async restoreCheckpoint(bytes: Uint8Array): Promise<void> {
-    this.fromCheckpointBytes(bytes);
+  async restoreCheckpoint(bytes: Uint8Array): Promise<JsonValue> {
+    const progress = this.fromCheckpointBytes(bytes);
     await this.inStep.run('restoreCheckpoint', () => finishPendingRefresh(this.curvature));
+    return progress;
   }
 
   /** Releases the update-rule and curvature state and the capture (the model stays the caller's). */
