@@ -5,6 +5,7 @@
 // from this file, so it works from any working directory. It is not published: @natgrad/cli's bin
 // is dist/cli.js (pnpm --filter @natgrad/cli build), which imports the libraries' dist/.
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -15,6 +16,25 @@ try {
   process.stderr.write('natgrad: tsx is not installed; run pnpm install in the natgrad checkout (or build and run the compiled CLI: pnpm build && node apps/train/dist/cli.js)\n');
   process.exit(1);
 }
-const child = spawn(process.execPath, ['--conditions=natgrad-source', '--import', tsx, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// The launcher is only a relay: every catchable signal it gets goes to the training process, which
+// prints how to resume and exits (128 + signal). NATGRAD_LAUNCHER_PID lets the child notice when the
+// launcher itself dies (SIGKILL cannot be relayed): it is then re-parented and stops on its own, so
+// no orphan keeps writing the run folder. Left alone: SIGUSR1 (Node's inspector), the job-control
+// signals (a launcher that caught SIGTSTP would not stop, and the shell would wait for it), SIGPIPE
+// and SIGWINCH (the terminal sends those to the child itself); SIGKILL and SIGSTOP cannot be caught.
+const child = spawn(process.execPath, ['--conditions=natgrad-source', '--import', tsx, cli, ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: { ...process.env, NATGRAD_LAUNCHER_PID: String(process.pid) },
+});
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGBREAK'];
+for (const signal of FORWARDED) {
+  try {
+    process.on(signal, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    });
+  } catch {
+    // A signal this platform does not have (SIGBREAK outside Windows, most of the others on it).
+  }
+}
+// The child's status, or 128 + the signal that ended it (the shell's convention).
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));

@@ -1,16 +1,18 @@
 /**
  * `natgrad train`: picks the backend, loads the dataset, builds the model and the Trainer
- * composition, and runs the epoch loop with a progress bar. After every epoch it evaluates on the
- * test split, appends to metrics.jsonl / rewrites metrics.csv and the plot, and writes the
- * checkpoint (then checkpoint/progress.json, so a resume never trusts a checkpoint that was
- * being written). `--resume <run-dir>` reloads config.json and the checkpoint and continues from
- * the next epoch with the same data order (shuffling is seeded by epoch).
+ * composition, and trains with Trainer.fitDataset; the run folder (lock, evaluation, metrics,
+ * plot, checkpoints, summary) is kept by the RunRecorder callbacks in ../run/. `--resume <run-dir>`
+ * takes the folder's lock, validates config.json (with the flags' validator) and the checkpoint
+ * (its checksums and the progress stored inside it) before writing anything, and continues from the
+ * next epoch with the same data order (shuffling is seeded by epoch).
+ *
+ * Exit status: 0 done, 1 error, 2 bad flags, 3 training diverged (an epoch skipped every step, or a
+ * non-finite loss), 4 the run folder is in use by another process, 128 + n when stopped by signal n
+ * (130 for Ctrl-C; the message says how to resume).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NatgradError } from '@natgrad/core';
 import { Trainer } from '@natgrad/trainer';
-import { loadCheckpoint, saveCheckpoint } from '@natgrad/trainer/node';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend, describeSelection } from '../backend';
 import { type ImageDataset, computeNormalisation, epochBatches, evalBatches, makeBatch, subsetSplit } from '../data/dataset';
@@ -20,59 +22,47 @@ import { RESUMABLE_FLAGS, type TrainConfig, parseTrainFlags, trainHelp } from '.
 import { buildModel, countParams } from '../models/index';
 import { makeComposition } from '../optimizer';
 import { estimateGramMacs, placeStatistics } from '../statistics-worker';
-import { type EpochRecord, appendMetrics, firstReaching, readMetrics, writeMetricsCsv } from '../run/metrics';
-import { renderRunPlot, svgToPng } from '../run/plot';
+import { guardInterrupts, type StopTarget } from '../run/interrupts';
+import { type EpochRecord, readMetrics } from '../run/metrics';
 import { ProgressBar } from '../run/progress';
-import { type RunPaths, createRunDir, readConfig, runPaths, writeConfig } from '../run/run-dir';
+import { type RunPaths, createRunDir, readConfig, runPaths, writeConfig, writeTextAtomic } from '../run/run-dir';
+import { RunLockedError, type RunLock, acquireRunLock } from '../run/run-lock';
+import { type RunSummary, RunRecorder } from '../run/run-recorder';
+import { type RunProgress, readRunProgress, removeStaleTemps, restoreRun } from '../run/run-state';
+import { validateStoredConfig } from '../run/stored-config';
 import type { Output } from './output';
 
-/** Written after each checkpoint: the epoch it holds and the training time so far. */
-interface CheckpointProgress {
-  epoch: number;
-  step: number;
-  elapsedSeconds: number;
+export type TrainSummary = RunSummary;
+
+/** Exit status of a run that stopped making progress (README: exit codes). */
+export const EXIT_DIVERGED = 3;
+
+interface Resumed {
+  config: TrainConfig;
+  paths: RunPaths;
+  progress: RunProgress;
+  /** metrics.jsonl records up to the checkpoint's epoch. */
+  records: EpochRecord[];
 }
 
-export interface TrainSummary {
-  runDir: string;
-  backend: string;
-  epochs: number;
-  finalAccuracy: number;
-  bestAccuracy: number;
-  trainingSeconds: number;
-  targetAccuracy: number | null;
-  targetReached: { epoch: number; seconds: number } | null;
-}
-
-const CHECKPOINT_FILE = 'trainer.ckpt';
-const PROGRESS_FILE = 'progress.json';
-
-function readProgress(paths: RunPaths): CheckpointProgress | null {
-  const file = join(paths.checkpoint, PROGRESS_FILE);
-  if (!existsSync(file) || !existsSync(join(paths.checkpoint, CHECKPOINT_FILE))) return null;
-  return JSON.parse(readFileSync(file, 'utf8')) as CheckpointProgress;
-}
-
-/** Resolves the run to continue: its stored config with the few flags a resume may change. */
-function resumeConfig(dir: string, flags: ReturnType<typeof parseTrainFlags>): { config: TrainConfig; paths: RunPaths; progress: CheckpointProgress } {
-  const changed = [...flags.explicit].filter((f) => !RESUMABLE_FLAGS.has(f));
-  if (changed.length > 0) {
-    throw new FlagError(
-      'train',
-      changed.map((flag) => ({ flag, message: `cannot be changed when resuming (the run's config.json fixes it); with --resume only --epochs, --backend, --statistics-worker, --target-accuracy and --json are allowed` })),
-    );
-  }
-  const stored = readConfig(dir);
+/**
+ * Resolves the run to continue: its stored config (validated like the flags) with the few flags a
+ * resume may change, and the progress stored in its checkpoint. Reads only; the caller holds the lock.
+ */
+async function resumeRun(dir: string, flags: ReturnType<typeof parseTrainFlags>): Promise<Resumed> {
   const paths = runPaths(dir);
-  const progress = readProgress(paths);
-  if (progress === null) {
-    throw new NatgradError('CHECKPOINT_CORRUPT', `Run ${dir} has no complete checkpoint to resume from.`, {
-      expected: `${join(paths.checkpoint, CHECKPOINT_FILE)} and ${PROGRESS_FILE}`,
-      received: 'none (the run stopped before its first epoch ended)',
-      fix: 'start a new run instead',
-    });
-  }
-  const config: TrainConfig = { ...stored.config };
+  const stored = validateStoredConfig(paths.config, readConfig(dir).config);
+  const progress = await readRunProgress(paths.checkpoint).catch((err: unknown) => {
+    if (err instanceof NatgradError && err.code === 'CHECKPOINT_CORRUPT' && /Cannot read the checkpoint file/.test(err.message) && /ENOENT/.test(err.received)) {
+      throw new NatgradError('CHECKPOINT_CORRUPT', `Run ${paths.dir} has no complete checkpoint to resume from.`, {
+        expected: join(paths.checkpoint, 'trainer.ckpt'),
+        received: 'no such file (the run stopped before its first epoch ended)',
+        fix: 'start a new run instead',
+      });
+    }
+    throw err;
+  });
+  const config: TrainConfig = { ...stored };
   if (flags.explicit.has('epochs')) config.epochs = flags.config.epochs;
   if (flags.explicit.has('backend')) config.backend = flags.config.backend;
   if (flags.explicit.has('statistics-worker')) config.statisticsWorker = flags.config.statisticsWorker;
@@ -80,7 +70,19 @@ function resumeConfig(dir: string, flags: ReturnType<typeof parseTrainFlags>): {
   if (config.epochs <= progress.epoch) {
     throw new FlagError('train', [{ flag: 'epochs', message: `the run already finished ${progress.epoch} epochs; pass --epochs greater than ${progress.epoch} to continue it` }]);
   }
-  return { config, paths, progress };
+  // Epochs logged after the last checkpoint are redone; an append killed midway is dropped.
+  const records = readMetrics(paths.metrics, { tornTail: true }).filter((r) => r.epoch <= progress.epoch);
+  return { config, paths, progress, records };
+}
+
+function refuseChangedFlags(flags: ReturnType<typeof parseTrainFlags>): void {
+  const changed = [...flags.explicit].filter((f) => !RESUMABLE_FLAGS.has(f));
+  if (changed.length > 0) {
+    throw new FlagError(
+      'train',
+      changed.map((flag) => ({ flag, message: `cannot be changed when resuming (the run's config.json fixes it); with --resume only --epochs, --backend, --statistics-worker, --target-accuracy and --json are allowed` })),
+    );
+  }
 }
 
 function prepareData(dataset: ImageDataset, config: TrainConfig): ImageDataset {
@@ -108,6 +110,25 @@ async function evaluate(trainer: Trainer, data: ImageDataset, norm: ReturnType<t
   return { loss: loss / data.test.count, accuracy: correct / data.test.count };
 }
 
+
+/** The training split as a tf.data-shaped dataset: one epoch per iterator, shuffled by epoch. */
+function epochDataset(trainer: Trainer, data: ImageDataset, norm: ReturnType<typeof computeNormalisation>, config: TrainConfig) {
+  return {
+    iterator: async () => {
+      // Seeded by epoch, so a resumed run sees exactly the order an uninterrupted one would.
+      const batches = epochBatches(data.train.count, config.batch, config.seed * 100003 + trainer.epoch + 1);
+      let i = 0;
+      return {
+        next: async (): Promise<IteratorResult<tf.TensorContainer>> => {
+          if (i >= batches.length) return { done: true, value: undefined };
+          const b = makeBatch(data, data.train, batches[i++], norm);
+          return { done: false, value: { xs: b.x, ys: b.y } };
+        },
+      };
+    },
+  };
+}
+
 export async function trainCommand(argv: string[], out: Output): Promise<number> {
   const flags = parseTrainFlags(argv);
   if (flags.help) {
@@ -119,13 +140,59 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
     if (json) out.stdout(`${JSON.stringify(event)}\n`);
     else if (text !== null) out.stdout(`${text}\n`);
   };
+  const warn = (event: Record<string, unknown>, text: string) => {
+    if (json) out.stdout(`${JSON.stringify(event)}\n`);
+    else out.stderr(`${text}\n`);
+  };
+  let lock: RunLock | null = null;
+  const target: StopTarget = { dir: null, checkpointEpoch: 0, release: () => lock?.release() };
+  const unguard = guardInterrupts(target);
+  try {
+    return await train(flags, out, emit, warn, target, (l) => {
+      lock = l;
+    });
+  } catch (err) {
+    if (!(err instanceof RunLockedError)) throw err;
+    out.stderr(`natgrad: ${err.message}\n`);
+    if (json) out.stdout(`${JSON.stringify({ event: 'error', code: err.code, message: err.message, expected: err.expected, received: err.received, fix: err.fix })}\n`);
+    return err.exitCode;
+  } finally {
+    unguard();
+    (lock as RunLock | null)?.release();
+  }
+}
 
-  const resumed = flags.resume === null ? null : resumeConfig(flags.resume, flags);
+type Emitter = (event: Record<string, unknown>, text: string | null) => void;
+
+async function train(
+  flags: ReturnType<typeof parseTrainFlags>,
+  out: Output,
+  emit: Emitter,
+  warn: (event: Record<string, unknown>, text: string) => void,
+  target: StopTarget,
+  locked: (lock: RunLock) => void,
+): Promise<number> {
+  let resumed: Resumed | null = null;
+  let runLock: RunLock | null = null;
+  if (flags.resume !== null) {
+    refuseChangedFlags(flags);
+    readConfig(flags.resume); // a run folder at all, before a lock file is created in it
+    const lock = acquireRunLock(runPaths(flags.resume).dir);
+    locked(lock);
+    runLock = lock;
+    if (lock.replaced !== null) {
+      warn({ event: 'warning', kind: 'stale-lock', previous: lock.replaced }, `natgrad: note: took over the stale lock of pid ${lock.replaced.pid} on ${lock.replaced.host} (that process is gone)`);
+    }
+    // Only reads until everything is validated: a refused resume leaves the folder as it was.
+    resumed = await resumeRun(flags.resume, flags);
+    target.dir = resumed.paths.dir;
+    target.checkpointEpoch = resumed.progress.epoch;
+  }
   const config = resumed?.config ?? flags.config;
 
   const selection = await chooseBackend(config.backend);
   const backendLines = describeSelection(selection);
-  if (json) emit({ event: 'backend', name: selection.name, reason: selection.reason, attempts: selection.attempts }, null);
+  if (flags.json) emit({ event: 'backend', name: selection.name, reason: selection.reason, attempts: selection.attempts }, null);
   else out.stderr(`${backendLines.join('\n')}\n`);
 
   const data = prepareData(await loadDataset(config.dataset, config.dataDir ?? undefined), config);
@@ -145,22 +212,23 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
     width: config.width ?? undefined,
   });
   const statistics = await placeStatistics(config, selection.name, estimateGramMacs(model, config.batch));
-  if (json) emit({ event: 'statistics', worker: statistics.worker !== undefined, reason: statistics.line }, null);
+  if (flags.json) emit({ event: 'statistics', worker: statistics.worker !== undefined, reason: statistics.line }, null);
   else out.stderr(`${statistics.line}\n`);
   let trainer: Trainer | null = null;
   try {
     trainer = new Trainer({ model, loss: 'categoricalCrossentropy', seed: config.seed, metrics: ['accuracy'], ...makeComposition(config, stepsPerEpoch, statistics.worker) });
-    const paths = resumed?.paths ?? createRunDir(config.runsDir, config.name);
-    let startEpoch = 0;
-    let elapsed = 0;
-    let records: EpochRecord[] = [];
+    let paths: RunPaths;
     if (resumed) {
-      await loadCheckpoint(trainer, join(paths.checkpoint, CHECKPOINT_FILE));
-      startEpoch = resumed.progress.epoch;
-      elapsed = resumed.progress.elapsedSeconds;
-      // Epochs logged after the last complete checkpoint are redone, so drop them from the log.
-      records = readMetrics(paths.metrics).filter((r) => r.epoch <= startEpoch);
-      writeFileSync(paths.metrics, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      paths = resumed.paths;
+      await restoreRun(trainer, paths.checkpoint, resumed.progress);
+      // Validated: from here on the run folder is written.
+      writeTextAtomic(paths.metrics, resumed.records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      removeStaleTemps(paths.checkpoint);
+    } else {
+      paths = createRunDir(config.runsDir, config.name);
+      runLock = acquireRunLock(paths.dir);
+      locked(runLock);
+      target.dir = paths.dir;
     }
     writeConfig(paths, {
       config,
@@ -177,98 +245,44 @@ export async function trainCommand(argv: string[], out: Output): Promise<number>
       },
     });
 
+    const startEpoch = resumed?.progress.epoch ?? 0;
     const header = `run ${paths.dir}\n${config.dataset} (${data.train.count} train / ${data.test.count} test, ${data.source}), ${config.model} (${countParams(model)} parameters), ${config.optimizer} [curvature ${config.curvature}, projection ${config.projection}], batch ${config.batch}, lr ${config.lr}${resumed ? `, resuming after epoch ${startEpoch}` : ''}`;
     emit({ event: 'start', runDir: paths.dir, config, backend: selection.name, resumedFromEpoch: resumed ? startEpoch : null, stepsPerEpoch }, header);
 
-    const progress = new ProgressBar({ isTTY: out.stderrIsTTY, columns: out.stderrColumns, write: (s) => out.stderr(s) });
-    let targetHit = config.targetAccuracy === null ? null : firstReaching(records, config.targetAccuracy);
-    for (let epoch = startEpoch + 1; epoch <= config.epochs; epoch++) {
-      // Seeded by epoch, so a resumed run sees exactly the order an uninterrupted one would.
-      const batches = epochBatches(data.train.count, config.batch, config.seed * 100003 + epoch);
-      let lossSum = 0;
-      let lossCount = 0;
-      let seen = 0;
-      const t0 = performance.now();
-      for (let i = 0; i < batches.length; i++) {
-        const b = makeBatch(data, data.train, batches[i], norm);
-        let result: Awaited<ReturnType<Trainer['step']>>;
-        try {
-          // The batch stays alive until the step's promise settles (the step awaits device reads).
-          result = await trainer.step(b.x, b.y);
-        } finally {
-          tf.dispose([b.x, b.y]);
-        }
-        if (Number.isFinite(result.loss)) {
-          lossSum += result.loss * result.batchSize;
-          lossCount += result.batchSize;
-        }
-        seen += result.batchSize;
-        const secs = (performance.now() - t0) / 1000;
-        const rate = seen / Math.max(secs, 1e-9);
-        progress.update(
-          { epoch, epochs: config.epochs, step: i + 1, steps: batches.length, loss: lossCount > 0 ? lossSum / lossCount : Number.NaN, samplesPerSecond: rate },
-          (secs / (i + 1)) * (batches.length - i - 1),
-        );
-        // Lets signals and stream writes through on long epochs.
-        if (i % 20 === 19) await new Promise((r) => setImmediate(r));
-      }
-      progress.done();
-      const epochSeconds = (performance.now() - t0) / 1000;
-      elapsed += epochSeconds;
-      const test = await evaluate(trainer, data, norm);
-      const record: EpochRecord = {
-        epoch,
-        step: trainer.stepCount,
-        trainLoss: lossCount > 0 ? lossSum / lossCount : Number.NaN,
-        testLoss: test.loss,
-        testAccuracy: test.accuracy,
-        epochSeconds,
-        elapsedSeconds: elapsed,
-        samplesPerSecond: seen / epochSeconds,
-        lr: trainer.currentLearningRate(),
-        time: new Date().toISOString(),
-      };
-      records.push(record);
-      appendMetrics(paths.metrics, record);
-      writeMetricsCsv(paths.csv, records);
-      const svg = await renderRunPlot(records, `${config.name}: ${config.dataset} / ${config.model} / ${config.optimizer}`);
-      writeFileSync(paths.plotSvg, svg);
-      try {
-        writeFileSync(paths.plotPng, await svgToPng(svg));
-      } catch {
-        // The PNG is optional (resvg's native binding is not part of the bundle); plot.svg is written.
-      }
-      mkdirSync(paths.checkpoint, { recursive: true });
-      await saveCheckpoint(trainer, join(paths.checkpoint, CHECKPOINT_FILE));
-      const ckpt: CheckpointProgress = { epoch, step: trainer.stepCount, elapsedSeconds: elapsed };
-      writeFileSync(join(paths.checkpoint, PROGRESS_FILE), `${JSON.stringify(ckpt)}\n`);
-      emit(
-        { event: 'epoch', ...record },
-        `epoch ${epoch}/${config.epochs}  train loss ${record.trainLoss.toFixed(4)}  test loss ${test.loss.toFixed(4)}  test acc ${(100 * test.accuracy).toFixed(2)}%  ${epochSeconds.toFixed(1)} s  ${Math.round(record.samplesPerSecond)} samples/s`,
-      );
-      if (config.targetAccuracy !== null && targetHit === null && test.accuracy >= config.targetAccuracy) {
-        targetHit = { epoch, seconds: elapsed };
-        emit({ event: 'target', target: config.targetAccuracy, ...targetHit }, `target accuracy ${(100 * config.targetAccuracy).toFixed(2)}% reached at epoch ${epoch} after ${elapsed.toFixed(1)} s of training`);
-      }
-    }
-    const last = records[records.length - 1];
-    const summary: TrainSummary = {
-      runDir: paths.dir,
-      backend: selection.name,
-      epochs: last?.epoch ?? 0,
-      finalAccuracy: last?.testAccuracy ?? Number.NaN,
-      bestAccuracy: Math.max(...records.map((r) => r.testAccuracy)),
-      trainingSeconds: elapsed,
+    const t = trainer;
+    const recorder = new RunRecorder({
+      trainer: t,
+      paths,
+      lock: runLock as RunLock,
+      epochs: config.epochs,
+      stepsPerEpoch,
       targetAccuracy: config.targetAccuracy,
-      targetReached: targetHit,
-    };
-    writeFileSync(paths.summary, `${JSON.stringify(summary, null, 2)}\n`);
+      plotTitle: `${config.name}: ${config.dataset} / ${config.model} / ${config.optimizer}`,
+      start: resumed?.progress ?? null,
+      records: resumed?.records ?? [],
+      evaluate: () => evaluate(t, data, norm),
+      progressBar: new ProgressBar({ isTTY: out.stderrIsTTY, columns: out.stderrColumns, write: (s) => out.stderr(s) }),
+      emit,
+      warn,
+      onCheckpoint: (epoch) => {
+        target.checkpointEpoch = epoch;
+      },
+    });
+    await t.fitDataset(epochDataset(t, data, norm, config), { epochs: config.epochs, callbacks: recorder });
+    const summary = recorder.finish(selection.name);
     const targetText =
-      config.targetAccuracy === null ? '' : targetHit ? `, target reached at epoch ${targetHit.epoch} (${targetHit.seconds.toFixed(1)} s)` : ', target not reached';
+      config.targetAccuracy === null ? '' : summary.targetReached ? `, target reached at epoch ${summary.targetReached.epoch} (${summary.targetReached.seconds.toFixed(1)} s)` : ', target not reached';
+    const bestText = summary.bestEpoch === null ? '' : ` (epoch ${summary.bestEpoch}, checkpoint/best.ckpt)`;
     emit(
       { event: 'end', ...summary },
-      `done: final test acc ${(100 * summary.finalAccuracy).toFixed(2)}%, best ${(100 * summary.bestAccuracy).toFixed(2)}%, ${elapsed.toFixed(1)} s of training${targetText}\nwrote ${paths.dir}/{config.json,metrics.jsonl,metrics.csv,plot.svg,summary.json,checkpoint/}`,
+      `${summary.status === 'done' ? 'done' : 'diverged'}: final test acc ${(100 * summary.finalAccuracy).toFixed(2)}%, best ${(100 * summary.bestAccuracy).toFixed(2)}%${bestText}, ${summary.trainingSeconds.toFixed(1)} s of training${targetText}\nwrote ${paths.dir}/{config.json,metrics.jsonl,metrics.csv,plot.svg,summary.json,checkpoint/}`,
     );
+    if (summary.divergence !== null) {
+      out.stderr(
+        `natgrad: training stopped making progress at epoch ${summary.epochs}: ${summary.divergence}. That epoch was not checkpointed${target.checkpointEpoch > 0 ? ` (the last checkpoint is epoch ${target.checkpointEpoch})` : ''}; lower --lr (now ${config.lr}) or raise --damping, and start a new run. Exit status ${EXIT_DIVERGED}.\n`,
+      );
+      return EXIT_DIVERGED;
+    }
     return 0;
   } finally {
     if (trainer) trainer.dispose();

@@ -20,6 +20,12 @@ export interface EpochRecord {
   samplesPerSecond: number;
   lr: number;
   time: string;
+  /** Steps of this epoch skipped for a non-finite loss, gradient or update (absent before natgrad 0.1). */
+  skippedSteps?: number;
+  /** Times the damping was raised this epoch (each skipped step raises it, up to its cap). */
+  dampingBoosts?: number;
+  /** The damping after the epoch (null without a curvature estimator). */
+  damping?: number | null;
 }
 
 export const METRIC_COLUMNS: (keyof EpochRecord)[] = [
@@ -33,15 +39,30 @@ export const METRIC_COLUMNS: (keyof EpochRecord)[] = [
   'samplesPerSecond',
   'lr',
   'time',
+  'skippedSteps',
+  'dampingBoosts',
+  'damping',
 ];
 
 export function appendMetrics(file: string, record: EpochRecord): void {
   appendFileSync(file, `${JSON.stringify(record)}\n`);
 }
 
-export function readMetrics(file: string): EpochRecord[] {
+/**
+ * The records of metrics.jsonl. With `tornTail`, an unterminated last line that does not parse is
+ * dropped: an append killed midway leaves exactly that, and a resume redoes that epoch anyway.
+ */
+export function readMetrics(file: string, options: { tornTail?: boolean } = {}): EpochRecord[] {
   if (!existsSync(file)) return [];
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const text = readFileSync(file, 'utf8');
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (options.tornTail && lines.length > 0 && !text.endsWith('\n')) {
+    try {
+      JSON.parse(lines[lines.length - 1]);
+    } catch {
+      lines.pop();
+    }
+  }
   return lines.map((line, i) => {
     let rec: unknown;
     try {
@@ -67,7 +88,7 @@ export function readMetrics(file: string): EpochRecord[] {
 }
 
 export function writeMetricsCsv(file: string, records: EpochRecord[]): void {
-  const rows = records.map((r) => METRIC_COLUMNS.map((c) => String(r[c])).join(','));
+  const rows = records.map((r) => METRIC_COLUMNS.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','));
   writeFileSync(file, `${METRIC_COLUMNS.join(',')}\n${rows.map((r) => `${r}\n`).join('')}`);
 }
 

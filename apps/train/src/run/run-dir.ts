@@ -3,7 +3,7 @@
  * environment), metrics.jsonl, metrics.csv, plot.svg (+ plot.png), summary.json and checkpoint/.
  * Names sort by start time and never contain characters that shells or Windows dislike.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NatgradError } from '@natgrad/core';
 import type { TrainConfig } from '../flags/train-flags';
@@ -43,14 +43,41 @@ export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'run';
 }
 
-/** Creates a fresh run folder; a same-second collision gets a numeric suffix. */
+/**
+ * Creates a fresh run folder. mkdir itself is the test (no check-then-create): a name another
+ * process created first, even in the same instant, fails with EEXIST and the next suffix is tried.
+ */
 export function createRunDir(runsDir: string, name: string, date = new Date()): RunPaths {
-  mkdirSync(runsDir, { recursive: true });
+  try {
+    mkdirSync(runsDir, { recursive: true });
+  } catch (cause) {
+    throw runsDirError(runsDir, cause);
+  }
   const base = join(runsDir, `${timestamp(date)}-${safeName(name)}`);
-  let dir = base;
-  for (let i = 2; existsSync(dir); i++) dir = `${base}-${i}`;
-  mkdirSync(dir);
-  return runPaths(dir);
+  for (let i = 1; i < 10000; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    try {
+      mkdirSync(dir);
+      return runPaths(dir);
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw runsDirError(runsDir, cause);
+    }
+  }
+  throw new NatgradError('INVALID_ARGUMENT', `No free run folder name under ${runsDir}.`, {
+    expected: `a name ${base}[-N] not taken yet`,
+    received: '9999 folders of that name',
+    fix: 'pass another --name or --runs-dir',
+  });
+}
+
+function runsDirError(runsDir: string, cause: unknown): NatgradError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  return new NatgradError('INVALID_ARGUMENT', `--runs-dir ${runsDir}: cannot create a run folder there.`, {
+    expected: 'a folder (or a path where one can be created) that natgrad may write',
+    received: code === 'EEXIST' || code === 'ENOTDIR' ? `${runsDir} (or a parent of it) is a file` : String((cause as Error).message ?? cause),
+    fix: 'pass --runs-dir a writable folder, e.g. --runs-dir runs',
+    cause,
+  });
 }
 
 export interface StoredConfig {
@@ -58,8 +85,23 @@ export interface StoredConfig {
   environment: Record<string, string | number>;
 }
 
+/**
+ * Replaces a file's text in one step (temp file, then rename): a kill leaves the old text or the
+ * new, never a truncated config.json that would make the run impossible to resume.
+ */
+export function writeTextAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
 export function writeConfig(paths: RunPaths, stored: StoredConfig): void {
-  writeFileSync(paths.config, `${JSON.stringify(stored, null, 2)}\n`);
+  writeTextAtomic(paths.config, `${JSON.stringify(stored, null, 2)}\n`);
 }
 
 export function readConfig(dir: string): StoredConfig {

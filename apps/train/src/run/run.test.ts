@@ -45,7 +45,7 @@ describe('run folder, metrics and plots', () => {
     expect(firstReaching(back, 0.95)).toBeNull();
     writeMetricsCsv(join(tmp, 'm.csv'), back);
     const csv = readFileSync(join(tmp, 'm.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('epoch,step,trainLoss,testLoss,testAccuracy,epochSeconds,elapsedSeconds,samplesPerSecond,lr,time');
+    expect(csv[0]).toBe('epoch,step,trainLoss,testLoss,testAccuracy,epochSeconds,elapsedSeconds,samplesPerSecond,lr,time,skippedSteps,dampingBoosts,damping');
     expect(csv).toHaveLength(4);
   });
 

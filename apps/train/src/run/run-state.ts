@@ -1,0 +1,119 @@
+/**
+ * The resume state of a run as one unit: the trainer checkpoint holds the run's progress record
+ * (epoch, step, training seconds, best epoch) inside its checksummed bytes, so a kill between two
+ * writes can no longer pair a checkpoint with the progress of another epoch, and an edited header
+ * is refused by the checksum. checkpoint/progress.json is a human-readable mirror written after
+ * the checkpoint and never read. checkpoint/best.ckpt is the checkpoint of the epoch with the best
+ * test accuracy so far (the same bytes as trainer.ckpt had then).
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { type JsonValue, NatgradError } from '@natgrad/core';
+import type { Trainer } from '@natgrad/trainer';
+import { loadCheckpoint, readCheckpointFileProgress, saveCheckpoint } from '@natgrad/trainer/node';
+
+export const CHECKPOINT_FILE = 'trainer.ckpt';
+export const BEST_CHECKPOINT_FILE = 'best.ckpt';
+export const PROGRESS_MIRROR_FILE = 'progress.json';
+
+export interface BestEpoch {
+  epoch: number;
+  testAccuracy: number;
+}
+
+/** What a run checkpoint records besides the trainer state. */
+export interface RunProgress {
+  /** Epochs completed (1-based count). */
+  epoch: number;
+  /** Optimisation steps completed. */
+  step: number;
+  /** Training seconds so far, summed over resumptions (evaluation excluded). */
+  elapsedSeconds: number;
+  best: BestEpoch | null;
+}
+
+function invalid(file: string, what: string, value: unknown): NatgradError {
+  return new NatgradError('CHECKPOINT_CORRUPT', `Invalid run progress in ${file}.`, {
+    expected: 'the progress record natgrad train stores inside its checkpoint: {epoch >= 1, step >= 0, elapsedSeconds >= 0, best}',
+    received: `${what}: ${JSON.stringify(value) ?? String(value)}`,
+    fix: 'restore the checkpoint folder from a copy of the run, or start a new run',
+  });
+}
+
+const isCount = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
+
+/** Checks a progress record read from `file`; the error names the file and the bad field. */
+export function validateProgress(file: string, value: JsonValue | undefined): RunProgress {
+  if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid(file, 'record', value ?? null);
+  }
+  const r = value as Record<string, JsonValue>;
+  if (!isCount(r.epoch, 1)) throw invalid(file, 'epoch', r.epoch);
+  if (!isCount(r.step, 0)) throw invalid(file, 'step', r.step);
+  if (typeof r.elapsedSeconds !== 'number' || !Number.isFinite(r.elapsedSeconds) || r.elapsedSeconds < 0) {
+    throw invalid(file, 'elapsedSeconds', r.elapsedSeconds);
+  }
+  let best: BestEpoch | null = null;
+  if (r.best !== null && r.best !== undefined) {
+    const b = r.best as Record<string, JsonValue>;
+    if (typeof b !== 'object' || !isCount(b.epoch, 1) || b.epoch > r.epoch || typeof b.testAccuracy !== 'number' || !(b.testAccuracy >= 0 && b.testAccuracy <= 1)) {
+      throw invalid(file, 'best', r.best);
+    }
+    best = { epoch: b.epoch, testAccuracy: b.testAccuracy };
+  }
+  return { epoch: r.epoch, step: r.step, elapsedSeconds: r.elapsedSeconds, best };
+}
+
+/** The progress of a run's checkpoint, every checksum verified, read without a trainer. */
+export async function readRunProgress(checkpointDir: string): Promise<RunProgress> {
+  const file = join(checkpointDir, CHECKPOINT_FILE);
+  const record = await readCheckpointFileProgress(file);
+  if (record === null) {
+    throw new NatgradError('CHECKPOINT_CORRUPT', `${file} holds no run progress.`, {
+      expected: 'a checkpoint written by natgrad train (it stores the epoch reached inside the file)',
+      received: 'a checkpoint without a progress record (written by saveCheckpoint() without one)',
+      fix: 'resume only run folders written by natgrad train, or start a new run',
+    });
+  }
+  return validateProgress(file, record);
+}
+
+/**
+ * Restores the checkpoint into `trainer` and checks that it is the state `expected` describes
+ * (the record read before the model was built) and that the trainer's counters agree with it.
+ */
+export async function restoreRun(trainer: Trainer, checkpointDir: string, expected: RunProgress): Promise<void> {
+  const file = join(checkpointDir, CHECKPOINT_FILE);
+  const restored = validateProgress(file, await loadCheckpoint(trainer, file));
+  if (JSON.stringify(restored) !== JSON.stringify(expected) || trainer.epoch !== restored.epoch || trainer.stepCount !== restored.step) {
+    throw new NatgradError('CHECKPOINT_MISMATCH', `${file} changed while it was being resumed, or its progress disagrees with its trainer state.`, {
+      expected: `epoch ${expected.epoch}, step ${expected.step}`,
+      received: `progress epoch ${restored.epoch}, step ${restored.step}; trainer epoch ${trainer.epoch}, step ${trainer.stepCount}`,
+      fix: 'make sure no other process writes the run folder, then resume again',
+    });
+  }
+}
+
+/** Writes trainer.ckpt (and best.ckpt when `isBest`) with the progress inside, each atomically. */
+export async function saveRun(trainer: Trainer, checkpointDir: string, progress: RunProgress, isBest: boolean): Promise<void> {
+  const record = progress as unknown as JsonValue;
+  mkdirSync(checkpointDir, { recursive: true });
+  await saveCheckpoint(trainer, join(checkpointDir, CHECKPOINT_FILE), { progress: record });
+  if (isBest) await saveCheckpoint(trainer, join(checkpointDir, BEST_CHECKPOINT_FILE), { progress: record });
+}
+
+/**
+ * Temps of checkpoint saves that were killed before their rename. Called with the run's lock held,
+ * so no other process can be writing one.
+ */
+export function removeStaleTemps(checkpointDir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(checkpointDir);
+  } catch {
+    return [];
+  }
+  const stale = entries.filter((e) => /\.ckpt\.tmp-/.test(e));
+  for (const e of stale) rmSync(join(checkpointDir, e), { force: true });
+  return stale;
+}
