@@ -18,6 +18,13 @@ export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar
 
 /** Parses the records of one CIFAR-10 batch file into channels-last bytes. */
 export function parseCifar10(bytes: Uint8Array, file = '<buffer>'): ImageSplit {
+  if (bytes.length === 0) {
+    throw new NatgradError('DATASET_INVALID', `CIFAR-10 file ${file} holds 0 examples.`, {
+      expected: `records of ${RECORD} bytes (1 label byte + 3x32x32 pixels); a batch file holds 10000`,
+      received: 'an empty file (0 bytes)',
+      fix: `the download or extraction stopped early; download ${CIFAR10_URL} again and extract it`,
+    });
+  }
   if (bytes.length === 0 || bytes.length % RECORD !== 0) {
     throw new NatgradError('DATASET_INVALID', `Corrupt or truncated CIFAR-10 file ${file}.`, {
       expected: `a non-empty multiple of ${RECORD} bytes (1 label byte + 3x32x32 pixels per record)`,

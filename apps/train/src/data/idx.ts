@@ -122,6 +122,21 @@ function readSplit(dir: string, imagesBase: string, labelsBase: string, numClass
   if (labels.dims.length !== 1) {
     throw corrupt(labelsFile!, 'a 1-dimensional label array', `${labels.dims.length} dimensions`);
   }
+  const [count, rows, cols] = images.dims;
+  if (rows < 1 || cols < 1) {
+    throw new NatgradError('DATASET_INVALID', `IDX image file ${imagesFile} declares ${rows}x${cols} images.`, {
+      expected: 'images of at least 1x1 pixels (MNIST and Fashion-MNIST are 28x28)',
+      received: `a header of ${count} images of ${rows}x${cols} pixels`,
+      fix: 'the file is damaged or not an image file; delete it and download it again',
+    });
+  }
+  if (count === 0) {
+    throw new NatgradError('DATASET_INVALID', `IDX image file ${imagesFile} holds 0 examples.`, {
+      expected: 'at least one image (and as many labels)',
+      received: `0 images of ${rows}x${cols} pixels`,
+      fix: 'the download is incomplete or a placeholder; download the file again, or pass --data-dir pointing to a complete copy',
+    });
+  }
   if (images.dims[0] !== labels.dims[0]) {
     throw new NatgradError('DATASET_INVALID', `Image and label counts differ in ${dir}.`, {
       expected: `as many labels as images (${images.dims[0]})`,

@@ -16,6 +16,13 @@ import { loadEmbeddedMnist } from './mnist-embedded';
 export const DATASETS = ['mnist', 'fashion-mnist', 'cifar10'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
+/** [height, width, channels] of each dataset's images as distributed (checks made before loading). */
+export const DATASET_SHAPES: Record<DatasetName, [number, number, number]> = {
+  mnist: [28, 28, 1],
+  'fashion-mnist': [28, 28, 1],
+  cifar10: [32, 32, 3],
+};
+
 /** Folders searched, in order, when --data-dir is not given. */
 export function defaultSearchPath(name: DatasetName, env: NodeJS.ProcessEnv = process.env): string[] {
   const roots = [env.NATGRAD_DATA_DIR, resolve('data'), join(homedir(), '.cache', 'natgrad')].filter(
@@ -34,9 +41,35 @@ const HOW_TO_GET: Record<DatasetName, string> = {
   cifar10: `download ${CIFAR10_URL} and extract it (tar xzf)`,
 };
 
+/**
+ * Refuses a dataset that cannot train or be evaluated: an empty split (which would otherwise
+ * surface as "--batch is larger than the 0 training examples") or images without pixels (which
+ * would surface deep inside the curvature code). Readers check their own files; this is the
+ * guarantee for every source.
+ */
+export function checkDataset(data: ImageDataset): ImageDataset {
+  for (const [split, s] of [['training', data.train], ['test', data.test]] as const) {
+    if (s.count === 0) {
+      throw new NatgradError('DATASET_INVALID', `Dataset ${data.name} in ${data.source} has 0 ${split} examples.`, {
+        expected: `at least one ${split} example`,
+        received: `0 ${split} examples (${data.train.count} training, ${data.test.count} test)`,
+        fix: 'the files are incomplete; download the dataset again, or pass --data-dir pointing to a complete copy',
+      });
+    }
+  }
+  if (!(data.height >= 1 && data.width >= 1 && data.channels >= 1)) {
+    throw new NatgradError('DATASET_INVALID', `Dataset ${data.name} in ${data.source} has images without pixels.`, {
+      expected: 'images of at least 1x1 pixels with at least one channel',
+      received: `${data.height}x${data.width}x${data.channels} images`,
+      fix: 'the files are damaged; download the dataset again',
+    });
+  }
+  return data;
+}
+
 export async function loadDataset(name: DatasetName, dataDir?: string): Promise<ImageDataset> {
   const isPresent = (d: string) => (name === 'cifar10' ? findCifar10Dir(d) !== null : hasIdxDataset(d));
-  const load = (d: string) => (name === 'cifar10' ? loadCifar10(d) : loadIdxDataset(d, name));
+  const load = (d: string) => checkDataset(name === 'cifar10' ? loadCifar10(d) : loadIdxDataset(d, name));
   if (dataDir !== undefined) {
     if (!existsSync(dataDir)) {
       throw new NatgradError('DATASET_MISSING', `--data-dir ${dataDir} does not exist.`, {

@@ -4,8 +4,9 @@
  * names the allowed values. `--optimizer` picks a preset; `--curvature` and `--projection` then
  * swap a single component of it (e.g. `--optimizer fop --curvature diagonal` is diagonal-FOP).
  */
-import { DATASETS, type DatasetName } from '../data/load';
+import { DATASETS, DATASET_SHAPES, type DatasetName } from '../data/load';
 import { MODELS, type ModelName } from '../models/index';
+import { checkTrainingMemory } from '../models/memory';
 import { FlagError, type FlagProblem } from './flag-error';
 import { type OptionTypes, parseCommandArgs } from './parse-args';
 import { checkInputDir, checkOutputDir } from './paths';
@@ -287,6 +288,12 @@ export function parseTrainFlags(argv: string[], options: ParseOptions = {}): Tra
   };
   if (config.batch > 1 && config.projection === 'fop' && config.batch % 2 !== 0) {
     throw new FlagError('train', [{ flag: 'batch', message: `${config.batch} is odd; the fop projection splits each batch into two equal halves, so pass an even batch size` }]);
+  }
+  // A backend named on the command line has a known memory limit: refuse a run that cannot fit it
+  // now, from the dataset's image size, before anything is loaded or written. (--backend auto and
+  // --data-dir folders are checked by checkTrainingMemory once the backend and images are known.)
+  if (values.resume === undefined && config.dataDir === null && config.backend !== 'auto') {
+    checkTrainingMemory(config, DATASET_SHAPES[config.dataset], 10, config.backend);
   }
   return {
     config,

@@ -10,7 +10,8 @@ export function buildMlp(opts: ModelOptions): tf.LayersModel {
   const model = tf.sequential({ name: 'mlp' });
   model.add(tf.layers.flatten({ inputShape: opts.inputShape, name: 'flatten' }));
   model.add(tf.layers.dense({ units: hidden, activation: 'relu', name: 'dense1', kernelInitializer: tf.initializers.heNormal({ seed: opts.seed }) }));
-  model.add(tf.layers.dense({ units: hidden / 2, activation: 'relu', name: 'dense2', kernelInitializer: tf.initializers.heNormal({ seed: opts.seed + 1 }) }));
+  // Half the width, rounded up: an odd --width must not give tfjs a fractional unit count.
+  model.add(tf.layers.dense({ units: Math.ceil(hidden / 2), activation: 'relu', name: 'dense2', kernelInitializer: tf.initializers.heNormal({ seed: opts.seed + 1 }) }));
   model.add(tf.layers.dense({ units: opts.numClasses, activation: opts.outputActivation, name: 'logits', kernelInitializer: tf.initializers.glorotUniform({ seed: opts.seed + 2 }) }));
   return model;
 }
