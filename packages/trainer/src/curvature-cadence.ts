@@ -6,7 +6,7 @@
  * their first opportunity, so that the first step already has a preconditioner. The counts are
  * part of the checkpoint: a resumed run keeps the same schedule.
  */
-import type * as tf from './tf';
+import * as tf from './tf';
 import type { CurvatureEstimator } from '@natgrad/core';
 import { allFinite, disposeMap, meanMaps, mergeCaptures } from './step';
 import type { StepTensors } from './step-tensors';
@@ -43,12 +43,36 @@ export async function finishPendingRefresh(curvature: CurvatureEstimator | null)
 }
 
 /**
- * Whether the loss, gradients and captures are all finite (one device read, awaited). The
- * statistics must never fold in a non-finite batch, or the curvature EMA would be poisoned for
- * every later step.
+ * Headroom of the statistics check below: a Conv2D patch repeats an input value at most
+ * kernel-area times (2^10 covers 32x32 kernels), and the EMA, its debiasing (1/(1-decay)) and the
+ * damped inverse need room above the batch's Gram entries; 2^20 covers all of them.
  */
-export async function statisticsInputsFinite(loss: tf.Scalar, t: StepTensors): Promise<boolean> {
-  const flag = allFinite([loss, ...t.grads.flatMap((g) => Object.values(g)), ...t.captures.flatMap((c) => Object.values(c).flatMap((lc) => [lc.input, lc.outputGrad]))]);
+const GRAM_HEADROOM = 2 ** 20;
+
+/**
+ * Whether the loss, gradients and captures are all finite AND the captures' Gram products (the
+ * KFAC factors XᵀX, the diagonal Fisher's squares) will be (one device read, awaited). The
+ * statistics must never fold in a non-finite batch, or the curvature EMA would be poisoned for
+ * every later step and saved as resume state. Finite captures are not enough: activations of
+ * 1e19 are finite but their squares overflow float32. By Cauchy–Schwarz every entry of XᵀX is at
+ * most the sum of squares of X, so checking that sum (times the batch size, which scales the
+ * output-side factor, and a headroom) bounds every statistic (and the product of the two sums
+ * bounds the diagonal Fisher's squared per-example gradients); a NaN or Inf anywhere in X makes the
+ * sum non-finite too, so this replaces the element-wise check at the same cost.
+ */
+export async function statisticsInputsFinite(loss: tf.Scalar, t: StepTensors, batchSize: number): Promise<boolean> {
+  const scale = batchSize * GRAM_HEADROOM;
+  const flag = tf.tidy(() => {
+    const bounds = t.captures.flatMap((c) =>
+      Object.values(c).flatMap((lc) => {
+        const sx = tf.sum(tf.square(lc.input));
+        const sd = tf.sum(tf.square(lc.outputGrad));
+        // The diagonal Fisher squares per-example gradients (batchSize·δ)·x: their product.
+        return [tf.mul(sx, scale), tf.mul(sd, scale), tf.mul(tf.mul(sx, sd), scale * batchSize)];
+      }),
+    );
+    return allFinite([loss, ...t.grads.flatMap((g) => Object.values(g)), ...bounds]);
+  });
   try {
     return (await flag.data())[0] === 1;
   } finally {

@@ -258,7 +258,7 @@ export class Trainer {
       const correct = t.own(this.accuracy ? correctInBatch(t) : tf.scalar(0));
 
       if (doStatistics) {
-        if (await statisticsInputsFinite(loss, t)) {
+        if (await statisticsInputsFinite(loss, t, s.batchSize)) {
           await timer.timeAsync('statistics', () => foldStatistics(curvature, t, s.batchSize));
           this.cadence.statisticsUpdates++;
           outcome.statisticsUpdated = true;
