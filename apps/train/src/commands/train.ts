@@ -250,6 +250,7 @@ async function train(
     emit({ event: 'start', runDir: paths.dir, config, backend: selection.name, resumedFromEpoch: resumed ? startEpoch : null, stepsPerEpoch }, header);
 
     const t = trainer;
+    const remedy = config.curvature === 'none' ? `lower --lr (now ${config.lr})` : `lower --lr (now ${config.lr}) or raise --damping (now ${config.damping})`;
     const recorder = new RunRecorder({
       trainer: t,
       paths,
@@ -264,6 +265,7 @@ async function train(
       progressBar: new ProgressBar({ isTTY: out.stderrIsTTY, columns: out.stderrColumns, write: (s) => out.stderr(s) }),
       emit,
       warn,
+      remedy,
       onCheckpoint: (epoch) => {
         target.checkpointEpoch = epoch;
       },
@@ -279,7 +281,7 @@ async function train(
     );
     if (summary.divergence !== null) {
       out.stderr(
-        `natgrad: training stopped making progress at epoch ${summary.epochs}: ${summary.divergence}. That epoch was not checkpointed${target.checkpointEpoch > 0 ? ` (the last checkpoint is epoch ${target.checkpointEpoch})` : ''}; lower --lr (now ${config.lr}) or raise --damping, and start a new run. Exit status ${EXIT_DIVERGED}.\n`,
+        `natgrad: training stopped making progress at epoch ${summary.epochs}: ${summary.divergence}. That epoch was not checkpointed${target.checkpointEpoch > 0 ? ` (the last checkpoint is epoch ${target.checkpointEpoch})` : ''}; ${remedy}, and start a new run. Exit status ${EXIT_DIVERGED}.\n`,
       );
       return EXIT_DIVERGED;
     }

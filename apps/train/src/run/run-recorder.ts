@@ -37,6 +37,8 @@ export interface RecorderOptions {
   evaluate: () => Promise<{ loss: number; accuracy: number }>;
   progressBar: ProgressBar;
   emit: Emit;
+  /** What to change when steps are skipped (e.g. "lower --lr or raise --damping"). */
+  remedy: string;
   /** Diagnostics that are not results (stderr in text mode). */
   warn: (event: Record<string, unknown>, text: string) => void;
   /** Told after each checkpoint, so an interrupt names the epoch it resumes from. */
@@ -173,7 +175,7 @@ export class RunRecorder implements TrainerCallbacks {
       o.onCheckpoint?.(epoch);
       writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
     }
-    const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps, damping raised ${boosts}x` : '';
+    const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps${this.damping === null ? '' : `, damping raised ${boosts}x`}` : '';
     o.emit(
       { event: 'epoch', ...record },
       `epoch ${epoch}/${o.epochs}  train loss ${record.trainLoss.toFixed(4)}  test loss ${test.loss.toFixed(4)}  test acc ${(100 * test.accuracy).toFixed(2)}%  ${epochSeconds.toFixed(1)} s  ${Math.round(record.samplesPerSecond)} samples/s${health}`,
@@ -186,7 +188,7 @@ export class RunRecorder implements TrainerCallbacks {
     if (skipped * 2 > o.stepsPerEpoch) {
       o.warn(
         { event: 'warning', kind: 'skipped-steps', epoch, skippedSteps: skipped, steps: o.stepsPerEpoch },
-        `natgrad: warning: epoch ${epoch} skipped ${skipped} of ${o.stepsPerEpoch} steps (non-finite loss, gradient or update); the run is close to diverging: lower --lr or raise --damping`,
+        `natgrad: warning: epoch ${epoch} skipped ${skipped} of ${o.stepsPerEpoch} steps (non-finite loss, gradient or update); the run is close to diverging: ${o.remedy}`,
       );
     }
     if (o.targetAccuracy !== null && this.targetHit === null && test.accuracy >= o.targetAccuracy) {
