@@ -202,9 +202,14 @@ export function trainHelp(): string {
 export interface ParseOptions {
   /**
    * Check --runs-dir (and --data-dir) on the file system (default true). Off for callers that
-   * write no run folder (bench step times synthetic steps).
+   * write no run folder (bench step times synthetic steps) or re-validate a stored config.
    */
   checkPaths?: boolean;
+  /**
+   * Refuse a run whose memory estimate exceeds what an explicitly named --backend can hold
+   * (default true; models/memory.ts). Off for a stored config whose backend a resume may change.
+   */
+  checkMemory?: boolean;
 }
 
 /** Parses and validates `natgrad train` arguments; throws one FlagError listing every problem. */
@@ -292,7 +297,7 @@ export function parseTrainFlags(argv: string[], options: ParseOptions = {}): Tra
   // A backend named on the command line has a known memory limit: refuse a run that cannot fit it
   // now, from the dataset's image size, before anything is loaded or written. (--backend auto and
   // --data-dir folders are checked by checkTrainingMemory once the backend and images are known.)
-  if (values.resume === undefined && config.dataDir === null && config.backend !== 'auto') {
+  if (options.checkMemory !== false && values.resume === undefined && config.dataDir === null && config.backend !== 'auto') {
     checkTrainingMemory(config, DATASET_SHAPES[config.dataset], 10, config.backend);
   }
   return {
