@@ -171,8 +171,7 @@ export class RunRecorder implements TrainerCallbacks {
       const isBest = this.best === null || test.accuracy > this.best.testAccuracy;
       if (isBest) this.best = { epoch, testAccuracy: test.accuracy };
       const progress: RunProgress = { epoch, step: o.trainer.stepCount, elapsedSeconds: this.elapsed, best: this.best };
-      await saveRun(o.trainer, o.paths.checkpoint, progress, isBest);
-      o.onCheckpoint?.(epoch);
+      await saveRun(o.trainer, o.paths.checkpoint, progress, isBest, () => o.onCheckpoint?.(epoch));
       writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
     }
     const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps${this.damping === null ? '' : `, damping raised ${boosts}x`}` : '';

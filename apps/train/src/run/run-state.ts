@@ -94,11 +94,16 @@ export async function restoreRun(trainer: Trainer, checkpointDir: string, expect
   }
 }
 
-/** Writes trainer.ckpt (and best.ckpt when `isBest`) with the progress inside, each atomically. */
-export async function saveRun(trainer: Trainer, checkpointDir: string, progress: RunProgress, isBest: boolean): Promise<void> {
+/**
+ * Writes trainer.ckpt (and best.ckpt when `isBest`) with the progress inside, each atomically.
+ * `saved` runs as soon as trainer.ckpt is in place (before best.ckpt), so an interrupt meanwhile
+ * already names the new epoch.
+ */
+export async function saveRun(trainer: Trainer, checkpointDir: string, progress: RunProgress, isBest: boolean, saved: () => void = () => {}): Promise<void> {
   const record = progress as unknown as JsonValue;
   mkdirSync(checkpointDir, { recursive: true });
   await saveCheckpoint(trainer, join(checkpointDir, CHECKPOINT_FILE), { progress: record });
+  saved();
   if (isBest) await saveCheckpoint(trainer, join(checkpointDir, BEST_CHECKPOINT_FILE), { progress: record });
 }
 
