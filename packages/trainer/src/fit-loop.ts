@@ -3,6 +3,8 @@
  * total (a trainer restored from a checkpoint continues up to it), callbacks receive batch and
  * epoch logs, epoch logs average the loss over the examples of the steps that were not skipped,
  * and validation runs after each epoch. A ReduceLROnPlateau multiplier sees every epoch's logs.
+ * Epoch logs also say how healthy the epoch was (steps, skippedSteps, dampingBoosts, the damping
+ * the next step uses), so a caller can report divergence and stop (trainer.stopTraining = true).
  */
 import * as tf from './tf';
 import { NatgradError } from '@natgrad/core';
@@ -13,6 +15,14 @@ import { positiveInteger } from './trainer-config';
 
 export type Logs = Record<string, number>;
 
+/**
+ * fit()'s callbacks, awaited in order. Batch logs: batch, size, loss, lr, skipped (0/1),
+ * dampingBoosted (0/1), gradNorm, acc, damping. Epoch logs: loss and acc over the steps that were
+ * not skipped (NaN when every step was skipped), the validation logs (val_loss, val_acc), steps,
+ * skippedSteps, dampingBoosts, droppedExamples, lr and, with curvature, damping. onEpochEnd runs
+ * after the epoch is counted (trainer.epoch is epoch + 1), so a checkpoint saved there resumes after
+ * it. Any callback may set trainer.stopTraining = true to end fit() after the current batch.
+ */
 export interface TrainerCallbacks {
   onTrainBegin?(logs?: Logs): void | Promise<void>;
   onTrainEnd?(logs?: Logs): void | Promise<void>;
@@ -53,6 +63,7 @@ export interface FitHost {
   stopTraining: boolean;
   readonly plateau: ReduceLROnPlateau | null;
   currentLearningRate(): number;
+  currentDamping(): number | null;
 }
 
 export interface EpochLoop {
@@ -94,6 +105,7 @@ export async function runEpochs(host: FitHost, loop: EpochLoop): Promise<History
     let lossSum = 0;
     let correct = 0;
     let skipped = 0;
+    let boosts = 0;
     let dropped = 0;
     let index = 0;
     for await (const batch of loop.batches()) {
@@ -109,6 +121,7 @@ export async function runEpochs(host: FitHost, loop: EpochLoop): Promise<History
       } finally {
         tf.dispose([batch.x, batch.y]);
       }
+      if (result.dampingBoosted) boosts++;
       if (result.skipped) skipped++;
       else {
         seen += result.batchSize;
@@ -122,9 +135,13 @@ export async function runEpochs(host: FitHost, loop: EpochLoop): Promise<History
     const logs: Logs = { loss: seen > 0 ? lossSum / seen : Number.NaN };
     if (loop.accuracy) logs.acc = seen > 0 ? correct / seen : Number.NaN;
     Object.assign(logs, await loop.validate());
+    logs.steps = index;
     logs.skippedSteps = skipped;
+    logs.dampingBoosts = boosts;
     logs.droppedExamples = dropped;
     logs.lr = host.currentLearningRate();
+    const damping = host.currentDamping();
+    if (damping !== null) logs.damping = damping;
     loop.completeEpoch(epoch);
     if (host.plateau !== null) {
       host.plateau.onEpochEnd(logs);
@@ -148,6 +165,7 @@ function batchLogs(index: number, result: StepResult): Logs {
     loss: result.loss,
     lr: result.learningRate,
     skipped: result.skipped ? 1 : 0,
+    dampingBoosted: result.dampingBoosted ? 1 : 0,
     gradNorm: result.gradNorm,
   };
   if (result.correct !== undefined) logs.acc = result.correct / result.batchSize;

@@ -18,7 +18,10 @@ export interface StepResult {
   batchSize: number;
   /** True when a non-finite loss, gradient or update skipped the step (weights untouched). */
   skipped: boolean;
+  /** True when the skip raised the damping (DampingSchedule.onNonFiniteStep; curvature trainers only). */
+  dampingBoosted: boolean;
   learningRate: number;
+  /** The damping this step used (null without curvature); after a boost the next step's is higher. */
   damping: number | null;
   /** Global norm of the mean gradient before clipping. */
   gradNorm: number;

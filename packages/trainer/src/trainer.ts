@@ -147,6 +147,11 @@ export class Trainer {
     return { last: { ...this._lastTimings }, total: { ...this._totalTimings } };
   }
 
+  /** The damping the next step will use (null without curvature): shows a boost after skipped steps. */
+  currentDamping(): number | null {
+    return this.damping === null ? null : this.damping.value(this._step);
+  }
+
   /** The learning rate the next step will use. */
   currentLearningRate(): number {
     const lr = this.learningRate(this._step) * (this.plateau?.scale ?? 1);
@@ -227,6 +232,7 @@ export class Trainer {
         ...(this.accuracy ? { correct: scalars.correct } : {}),
         batchSize,
         skipped: outcome.skipped,
+        dampingBoosted: outcome.skipped && this.damping !== null,
         learningRate,
         damping,
         gradNorm: scalars.gradNorm,
