@@ -174,8 +174,9 @@ export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> im
     this.requireStatistics('refreshInverses');
     // The cache is built before the read, from the statistics as they are now (a batch folded in
     // while the read is awaited belongs to the next refresh); the read only decides whether to keep it.
-    const inverses = this.buildInverses(slots, damping);
-    const sums = tf.tidy(() => tf.stack(slots.map((s) => tf.sum(s.stat))));
+    // Kept: a caller's tidy around this call would free them before the awaited read.
+    const inverses = this.buildInverses(slots, damping).map((t) => tf.keep(t));
+    const sums = tf.keep(tf.tidy(() => tf.stack(slots.map((s) => tf.sum(s.stat)))));
     await this.installRefresh(damping, async () => {
       let host: Float32Array;
       try {
@@ -304,6 +305,10 @@ export class DiagonalEstimator extends EmaCurvatureEstimator<Slot, tf.Tensor> im
 
   protected disposeInverse(inverse: tf.Tensor): void {
     inverse.dispose();
+  }
+
+  protected cacheTensors(inverse: tf.Tensor): tf.Tensor[] {
+    return [inverse];
   }
 
   /** Applies `op` elementwise to every parameter present in `map` (other keys are ignored). */

@@ -183,8 +183,9 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     // does not reach this cache (it belongs to the next refresh).
     const factors = slots.map((s) => ({
       name: s.layer.name,
-      a: tf.mul(s.a, c) as tf.Tensor2D,
-      g: tf.mul(s.g, c) as tf.Tensor2D,
+      // Kept: a caller's tidy around this call would free them before the awaited build uses them.
+      a: tf.keep(tf.mul(s.a, c)) as tf.Tensor2D,
+      g: tf.keep(tf.mul(s.g, c)) as tf.Tensor2D,
     }));
     const previous = this.inverses;
     await this.installRefresh(damping, async () => {
@@ -369,6 +370,10 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
 
   protected disposeInverse(inverse: BlockInverse): void {
     disposeInverse(inverse);
+  }
+
+  protected cacheTensors(inverse: BlockInverse): tf.Tensor[] {
+    return Object.values(inverseTensors(inverse));
   }
 
   /** Indices of the slots whose block is in `map`, after checking each block is whole and well shaped. */

@@ -11,7 +11,13 @@
  * precondition and multiply work on the previous cache; init, setState and a second refresh are
  * refused with CONCURRENT_CALL (the refresh would overwrite what they installed), and dispose()
  * makes the refresh discard its result and reject with DISPOSED, so nothing leaks either way.
+ *
+ * State the estimator owns survives any caller's tf.tidy: a caller may well run updateStatistics,
+ * refreshInverses or setState inside one (their synchronous part then runs in its scope), so every
+ * tensor the estimator keeps beyond the call is tf.keep()-ed when created (statistics are
+ * variables, which tidy never frees; installed caches go through replaceInverses).
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { type CurvatureBlock, type JsonValue, type MemoryReport, NatgradError, type ParamMap } from '@natgrad/core';
 import { applyKlClip } from './kl-clip';
 import { checkLearningRate } from './options';
@@ -96,6 +102,8 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
   protected abstract inverseBytes(inverse: Inverse): number;
   protected abstract disposeSlot(slot: Slot): void;
   protected abstract disposeInverse(inverse: Inverse): void;
+  /** The tensors of one cache entry (kept out of any caller's tidy when installed). */
+  protected abstract cacheTensors(inverse: Inverse): tf.Tensor[];
 
   /** The slots, after checking the estimator is alive (and, unless `needInit` is false, initialised). */
   protected live(what: string, needInit = true): Slot[] {
@@ -177,6 +185,8 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
 
   /** Installs a freshly built cache, releasing the previous one. */
   protected replaceInverses(inverses: Inverse[], damping: number): void {
+    // setState builds its cache synchronously, possibly inside the caller's tidy: keep it.
+    for (const inv of inverses) for (const t of this.cacheTensors(inv)) tf.keep(t);
     this.clearInverses();
     this.inverses = inverses;
     this.lastDamping = damping;
