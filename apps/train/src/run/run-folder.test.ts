@@ -8,6 +8,7 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { NatgradError } from '@natgrad/core';
 import { readCheckpointFileProgress } from '@natgrad/trainer/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryOutput } from '../commands/output';
@@ -186,12 +187,9 @@ describe('divergence', () => {
     expect(divergence({ trainLoss: 1, testLoss: 1 }, 1, 2)).toBeNull();
   });
 
-  it('warns when an epoch skipped most of its steps, and keeps training', async () => {
-    const dir = mkdtempSync(join(tmp, 'warn-'));
-    const warnings: string[] = [];
-    const lines: string[] = [];
-    const trainer = { epoch: 0, stepCount: 4, stopTraining: false, currentLearningRate: () => 0.1, toCheckpointBytes: async () => new Uint8Array([1, 2, 3]) };
-    const recorder = new RunRecorder({
+  const stubRecorder = (trainer: Record<string, unknown>, warnings: string[], lines: string[]) => {
+    const dir = mkdtempSync(join(tmp, 'stub-'));
+    return new RunRecorder({
       trainer: trainer as unknown as Trainer,
       paths: runPaths(dir),
       lock: { file: '', owner: {} as never, replaced: null, verify: () => {}, release: () => {} },
@@ -207,6 +205,31 @@ describe('divergence', () => {
       warn: (_e, text) => warnings.push(text),
       remedy: 'lower --lr (now 0.1) or raise --damping (now 0.01)',
     });
+  };
+
+  it('a trainer state the library refuses to save (non-finite) stops the run as diverged, with nothing checkpointed', async () => {
+    const trainer = {
+      epoch: 0,
+      stepCount: 4,
+      stopTraining: false,
+      currentLearningRate: () => 0.1,
+      toCheckpointBytes: async () => {
+        throw new NatgradError('NON_FINITE_INPUT', 'Trainer state holds non-finite values; the checkpoint was not written.', { expected: 'finite', received: 'curvature/dense/A: 12 non-finite', fix: 'x' });
+      },
+    };
+    const recorder = stubRecorder(trainer, [], []);
+    recorder.onEpochBegin();
+    await recorder.onEpochEnd(0, { loss: 1, skippedSteps: 0, lr: 0.1 });
+    expect(recorder.diverged).toBe('the trainer state holds non-finite values (curvature/dense/A: 12 non-finite)');
+    expect(trainer.stopTraining).toBe(true);
+    expect(recorder.finish('cpu')).toMatchObject({ status: 'diverged', bestEpoch: null });
+  });
+
+  it('warns when an epoch skipped most of its steps, and keeps training', async () => {
+    const warnings: string[] = [];
+    const lines: string[] = [];
+    const trainer = { epoch: 0, stepCount: 4, stopTraining: false, currentLearningRate: () => 0.1, toCheckpointBytes: async () => new Uint8Array([1, 2, 3]) };
+    const recorder = stubRecorder(trainer, warnings, lines);
     recorder.onEpochBegin();
     for (let i = 0; i < 4; i++) await recorder.onBatchEnd(i, { size: 8, loss: i === 0 ? 1 : Number.NaN, skipped: i === 0 ? 0 : 1, damping: 0.01 });
     await recorder.onEpochEnd(0, { loss: 1, skippedSteps: 3, lr: 0.1 });

@@ -11,6 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NatgradError } from '@natgrad/core';
 import type { Logs, Trainer, TrainerCallbacks } from '@natgrad/trainer';
 import { type EpochRecord, appendMetrics, firstReaching, writeMetricsCsv } from './metrics';
 import { renderRunPlot, svgToPng } from './plot';
@@ -154,7 +155,7 @@ export class RunRecorder implements TrainerCallbacks {
       dampingBoosts: boosts,
       damping: this.damping,
     };
-    const stalled = divergence(record, skipped, o.stepsPerEpoch);
+    let stalled = divergence(record, skipped, o.stepsPerEpoch);
     // Nothing is written by a process that lost the run folder to another writer.
     o.lock.verify();
     this.records.push(record);
@@ -169,10 +170,19 @@ export class RunRecorder implements TrainerCallbacks {
     }
     if (stalled === null) {
       const isBest = this.best === null || test.accuracy > this.best.testAccuracy;
-      if (isBest) this.best = { epoch, testAccuracy: test.accuracy };
-      const progress: RunProgress = { epoch, step: o.trainer.stepCount, elapsedSeconds: this.elapsed, best: this.best };
-      await saveRun(o.trainer, o.paths.checkpoint, progress, isBest, () => o.onCheckpoint?.(epoch));
-      writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
+      const best = isBest ? { epoch, testAccuracy: test.accuracy } : this.best;
+      const progress: RunProgress = { epoch, step: o.trainer.stepCount, elapsedSeconds: this.elapsed, best };
+      try {
+        await saveRun(o.trainer, o.paths.checkpoint, progress, isBest, () => o.onCheckpoint?.(epoch));
+      } catch (err) {
+        // The trainer refuses to save non-finite state: that is divergence too, with the tensors named.
+        if (!(err instanceof NatgradError) || err.code !== 'NON_FINITE_INPUT') throw err;
+        stalled = `the trainer state holds non-finite values (${err.received})`;
+      }
+      if (stalled === null) {
+        this.best = best;
+        writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
+      }
     }
     const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps${this.damping === null ? '' : `, damping raised ${boosts}x`}` : '';
     o.emit(
