@@ -182,3 +182,50 @@ describe('checkpoint integrity', () => {
     a.dispose();
   });
 });
+
+describe('checkpoints whose tensors do not fit (valid checksums, edited content)', () => {
+  it('a transposed weight prints both shapes; an edited dtype is a NatgradError, not a raw tfjs error', async () => {
+    const a = await trained(1);
+    const good = await a.toCheckpointBytes();
+    const kernel = a.model.weights.findIndex((w) => w.shape.length === 2 && w.shape[0] !== w.shape[1]);
+    const [rows, cols] = a.model.weights[kernel].shape as number[];
+    const transposed = await reencode(good, (_meta, tensors) => {
+      const t = tensors[`model/@v${kernel}`];
+      tensors[`model/@v${kernel}`] = tf.transpose(t);
+      t.dispose();
+    });
+    const asInt = await reencode(good, (_meta, tensors) => {
+      const t = tensors[`model/@v${kernel}`];
+      tensors[`model/@v${kernel}`] = tf.cast(t, 'int32');
+      t.dispose();
+    });
+    const decoded = decodeCheckpoint(good);
+    tf.dispose(Object.values(decoded.tensors));
+    const slotKey = Object.keys(decoded.tensors).find((k) => k.startsWith('updateRule/')) ?? '';
+    expect(slotKey).not.toBe('');
+    const slotAsInt = await reencode(good, (_meta, tensors) => {
+      const t = tensors[slotKey];
+      tensors[slotKey] = tf.cast(t, 'int32');
+      t.dispose();
+    });
+    const b = trainer(2);
+    const bits = await weightBits(b.model);
+    const before = tf.memory().numTensors;
+    const t1 = await thrown(b.restoreCheckpoint(transposed));
+    expect(t1.code).toBe('CHECKPOINT_MISMATCH');
+    expect(t1.expected).toContain(`[${rows},${cols}]`);
+    expect(t1.received).toContain(`stored as float32 [${cols},${rows}]`);
+    expect(t1.expected).not.toBe(t1.received);
+    const t2 = await thrown(b.restoreCheckpoint(asInt));
+    expect(t2.code).toBe('CHECKPOINT_MISMATCH');
+    expect(t2.message).toMatch(/wrong dtype/);
+    expect(t2.received).toContain('stored as int32');
+    const t3 = await thrown(b.restoreCheckpoint(slotAsInt));
+    expect(t3.code).toBe('CHECKPOINT_MISMATCH');
+    expect(t3.received).toMatch(/wrong dtype/);
+    expect(await weightBits(b.model)).toEqual(bits);
+    expect(tf.memory().numTensors).toBe(before);
+    a.dispose();
+    b.dispose();
+  });
+});

@@ -235,12 +235,16 @@ function checkVariables(weights: tf.LayerVariable[], saved: CheckpointMeta['mode
   weights.forEach((w, i) => {
     const s = saved[i];
     const t = tensors[`model/@v${i}`];
-    if (!tf.util.arraysEqual(s.shape, w.shape as number[]) || t === undefined || !tf.util.arraysEqual(t.shape, w.shape as number[])) {
-      throw mismatch(
-        `Checkpoint variable "${s.name}" does not fit model variable "${w.name}".`,
-        `variable #${i} "${w.name}" of shape [${w.shape.join(',')}]`,
-        `"${s.name}" of shape [${(s.shape ?? []).join(',')}]`,
-      );
+    const savedShape = Array.isArray(s?.shape) ? s.shape : [];
+    // Both the listed shape and the stored tensor's are printed: a transposed tensor under a
+    // correct listing must not read "expected [3,4], received [3,4]".
+    const received = `"${s?.name}" listed as [${savedShape.join(',')}]${t === undefined ? ', no stored tensor' : `, stored as ${t.dtype} [${t.shape.join(',')}]`}`;
+    if (!tf.util.arraysEqual(savedShape, w.shape as number[]) || t === undefined || !tf.util.arraysEqual(t.shape, w.shape as number[])) {
+      throw mismatch(`Checkpoint variable "${s?.name}" does not fit model variable "${w.name}".`, `variable #${i} "${w.name}" of shape [${w.shape.join(',')}]`, received);
+    }
+    // An int32 tensor written into a float32 variable would fail inside tfjs with a raw message.
+    if (t.dtype !== w.dtype) {
+      throw mismatch(`Checkpoint variable "${s?.name}" has the wrong dtype.`, `variable #${i} "${w.name}" of dtype ${w.dtype}`, received);
     }
   });
 }

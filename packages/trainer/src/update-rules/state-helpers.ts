@@ -91,6 +91,14 @@ export function importSlots(kind: string, state: StateDict, slots: Record<string
           fix: 'restore into a trainer built on the same model architecture',
         });
       }
+      // assign() would fail inside tfjs with a raw message.
+      if (t.dtype !== v.dtype) {
+        throw new NatgradError('STATE_MISMATCH', `${kind} state tensor "${key}" has the wrong dtype.`, {
+          expected: `dtype ${v.dtype}`,
+          received: `dtype ${t.dtype}`,
+          fix: 'restore a state written by the same update rule (the checkpoint may have been edited)',
+        });
+      }
     }
   }
   const extra = Object.keys(state.tensors).filter((k) => !expected.has(k));
