@@ -223,7 +223,7 @@ async function train(
       await restoreRun(trainer, paths.checkpoint, resumed.progress);
       // Validated: from here on the run folder is written.
       writeTextAtomic(paths.metrics, resumed.records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-      removeStaleTemps(paths.checkpoint);
+      removeStaleTemps(paths.dir, paths.checkpoint);
     } else {
       paths = createRunDir(config.runsDir, config.name);
       runLock = acquireRunLock(paths.dir);

@@ -151,6 +151,7 @@ describe('resume state', () => {
     const dir = copyRun();
     writeFileSync(join(dir, 'checkpoint', 'progress.json'), '');
     writeFileSync(join(dir, 'checkpoint', 'trainer.ckpt.tmp-999999-abc'), '');
+    writeFileSync(join(dir, 'config.json.tmp-999999'), '{');
     // An epoch 2 logged after the checkpoint of epoch 1, then an append killed midway.
     const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8');
     writeFileSync(join(dir, 'metrics.jsonl'), `${metrics}${metrics.replace('"epoch":1', '"epoch":2')}{"epoch":3,"tr`);
@@ -159,6 +160,7 @@ describe('resume state', () => {
     expect(r.stdout).toContain('"resumedFromEpoch":1');
     expect(epochsOf(dir)).toEqual([1, 2]);
     expect(readdirSync(join(dir, 'checkpoint'))).not.toContain('trainer.ckpt.tmp-999999-abc');
+    expect(readdirSync(dir)).not.toContain('config.json.tmp-999999');
     expect(JSON.parse(readFileSync(join(dir, 'checkpoint', 'progress.json'), 'utf8'))).toMatchObject({ epoch: 2 });
     expect(await readCheckpointFileProgress(join(dir, 'checkpoint', 'trainer.ckpt'))).toMatchObject({ epoch: 2, step: 4 });
   }, 60_000);

@@ -108,17 +108,23 @@ export async function saveRun(trainer: Trainer, checkpointDir: string, progress:
 }
 
 /**
- * Temps of checkpoint saves that were killed before their rename. Called with the run's lock held,
- * so no other process can be writing one.
+ * Temps of writes that were killed before their rename: checkpoint saves (`*.ckpt.tmp-*`) and the
+ * atomic text files (`config.json.tmp-<pid>`, ...), in the run folder and its checkpoint folder.
+ * Called with the run's lock held, so no other process can be writing one. Returns what it removed.
  */
-export function removeStaleTemps(checkpointDir: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(checkpointDir);
-  } catch {
-    return [];
+export function removeStaleTemps(...folders: string[]): string[] {
+  const removed: string[] = [];
+  for (const folder of folders) {
+    let entries: string[];
+    try {
+      entries = readdirSync(folder);
+    } catch {
+      continue;
+    }
+    for (const e of entries.filter((name) => /\.tmp-\d+/.test(name))) {
+      rmSync(join(folder, e), { force: true });
+      removed.push(join(folder, e));
+    }
   }
-  const stale = entries.filter((e) => /\.ckpt\.tmp-/.test(e));
-  for (const e of stale) rmSync(join(checkpointDir, e), { force: true });
-  return stale;
+  return removed;
 }
