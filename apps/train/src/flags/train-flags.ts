@@ -251,10 +251,14 @@ export function parseTrainFlags(argv: string[], options: ParseOptions = {}): Tra
   if (curvature === 'none' && explicit.has('damping')) {
     problems.push({ flag: 'damping', message: 'has no effect without a curvature estimator (--curvature none); drop it or choose --curvature kfac|diagonal' });
   }
-  // A resumed run writes into its own folder; a new one needs --runs-dir to be (or become) a folder.
+  // A new run needs the --runs-dir it was given to be (or become) a folder. Only a given one: the
+  // default ./runs is checked where it is created, so that re-validating a stored config (which
+  // leaves --runs-dir out) never depends on the folder the resume is started from.
   if (options.checkPaths !== false) {
-    const runsDir = values['runs-dir'] === undefined ? 'runs' : String(values['runs-dir']);
-    const bad = [values.resume === undefined ? checkOutputDir('runs-dir', runsDir) : null, values['data-dir'] === undefined ? null : checkInputDir('data-dir', String(values['data-dir']))];
+    const bad = [
+      values['runs-dir'] === undefined ? null : checkOutputDir('runs-dir', String(values['runs-dir'])),
+      values['data-dir'] === undefined ? null : checkInputDir('data-dir', String(values['data-dir'])),
+    ];
     for (const p of bad) if (p !== null) problems.push(p);
   }
   if (problems.length > 0) throw new FlagError('train', problems);
