@@ -10,80 +10,29 @@
  * non-finite loss), 4 the run folder is in use by another process, 128 + n when stopped by signal n
  * (130 for Ctrl-C; the message says how to resume).
  */
-import { join } from 'node:path';
-import { NatgradError } from '@natgrad/core';
 import { Trainer } from '@natgrad/trainer';
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend, describeSelection } from '../backend';
 import { type ImageDataset, computeNormalisation, epochBatches, evalBatches, makeBatch, subsetSplit } from '../data/dataset';
 import { loadDataset } from '../data/load';
 import { FlagError } from '../flags/flag-error';
-import { RESUMABLE_FLAGS, type TrainConfig, parseTrainFlags, trainHelp } from '../flags/train-flags';
+import { type TrainConfig, parseTrainFlags, trainHelp } from '../flags/train-flags';
 import { buildModel, countParams } from '../models/index';
 import { makeComposition } from '../optimizer';
 import { estimateGramMacs, placeStatistics } from '../statistics-worker';
 import { guardInterrupts, type StopTarget } from '../run/interrupts';
-import { type EpochRecord, readMetrics } from '../run/metrics';
 import { ProgressBar } from '../run/progress';
-import { type RunPaths, createRunDir, readConfig, runPaths, writeConfig, writeTextAtomic } from '../run/run-dir';
+import { type Resumed, openResume } from '../run/resume';
+import { type RunPaths, createRunDir, writeConfig, writeTextAtomic } from '../run/run-dir';
 import { RunLockedError, type RunLock, acquireRunLock } from '../run/run-lock';
 import { type RunSummary, RunRecorder } from '../run/run-recorder';
-import { type RunProgress, readRunProgress, removeStaleTemps, restoreRun } from '../run/run-state';
-import { validateStoredConfig } from '../run/stored-config';
+import { removeStaleTemps, restoreRun } from '../run/run-state';
 import type { Output } from './output';
 
 export type TrainSummary = RunSummary;
 
 /** Exit status of a run that stopped making progress (README: exit codes). */
 export const EXIT_DIVERGED = 3;
-
-interface Resumed {
-  config: TrainConfig;
-  paths: RunPaths;
-  progress: RunProgress;
-  /** metrics.jsonl records up to the checkpoint's epoch. */
-  records: EpochRecord[];
-}
-
-/**
- * Resolves the run to continue: its stored config (validated like the flags) with the few flags a
- * resume may change, and the progress stored in its checkpoint. Reads only; the caller holds the lock.
- */
-async function resumeRun(dir: string, flags: ReturnType<typeof parseTrainFlags>): Promise<Resumed> {
-  const paths = runPaths(dir);
-  const stored = validateStoredConfig(paths.config, readConfig(dir).config);
-  const progress = await readRunProgress(paths.checkpoint).catch((err: unknown) => {
-    if (err instanceof NatgradError && err.code === 'CHECKPOINT_CORRUPT' && /Cannot read the checkpoint file/.test(err.message) && /ENOENT/.test(err.received)) {
-      throw new NatgradError('CHECKPOINT_CORRUPT', `Run ${paths.dir} has no complete checkpoint to resume from.`, {
-        expected: join(paths.checkpoint, 'trainer.ckpt'),
-        received: 'no such file (the run stopped before its first epoch ended)',
-        fix: 'start a new run instead',
-      });
-    }
-    throw err;
-  });
-  const config: TrainConfig = { ...stored };
-  if (flags.explicit.has('epochs')) config.epochs = flags.config.epochs;
-  if (flags.explicit.has('backend')) config.backend = flags.config.backend;
-  if (flags.explicit.has('statistics-worker')) config.statisticsWorker = flags.config.statisticsWorker;
-  if (flags.explicit.has('target-accuracy')) config.targetAccuracy = flags.config.targetAccuracy;
-  if (config.epochs <= progress.epoch) {
-    throw new FlagError('train', [{ flag: 'epochs', message: `the run already finished ${progress.epoch} epochs; pass --epochs greater than ${progress.epoch} to continue it` }]);
-  }
-  // Epochs logged after the last checkpoint are redone; an append killed midway is dropped.
-  const records = readMetrics(paths.metrics, { tornTail: true }).filter((r) => r.epoch <= progress.epoch);
-  return { config, paths, progress, records };
-}
-
-function refuseChangedFlags(flags: ReturnType<typeof parseTrainFlags>): void {
-  const changed = [...flags.explicit].filter((f) => !RESUMABLE_FLAGS.has(f));
-  if (changed.length > 0) {
-    throw new FlagError(
-      'train',
-      changed.map((flag) => ({ flag, message: `cannot be changed when resuming (the run's config.json fixes it); with --resume only --epochs, --backend, --statistics-worker, --target-accuracy and --json are allowed` })),
-    );
-  }
-}
 
 function prepareData(dataset: ImageDataset, config: TrainConfig): ImageDataset {
   const pixels = dataset.height * dataset.width * dataset.channels;
@@ -175,16 +124,13 @@ async function train(
   let resumed: Resumed | null = null;
   let runLock: RunLock | null = null;
   if (flags.resume !== null) {
-    refuseChangedFlags(flags);
-    readConfig(flags.resume); // a run folder at all, before a lock file is created in it
-    const lock = acquireRunLock(runPaths(flags.resume).dir);
-    locked(lock);
-    runLock = lock;
-    if (lock.replaced !== null) {
-      warn({ event: 'warning', kind: 'stale-lock', previous: lock.replaced }, `natgrad: note: took over the stale lock of pid ${lock.replaced.pid} on ${lock.replaced.host} (that process is gone)`);
+    const opened = await openResume(flags.resume, flags);
+    runLock = opened.lock;
+    locked(runLock);
+    if (runLock.replaced !== null) {
+      warn({ event: 'warning', kind: 'stale-lock', previous: runLock.replaced }, `natgrad: note: took over the stale lock of pid ${runLock.replaced.pid} on ${runLock.replaced.host} (that process is gone)`);
     }
-    // Only reads until everything is validated: a refused resume leaves the folder as it was.
-    resumed = await resumeRun(flags.resume, flags);
+    resumed = opened.resumed;
     target.dir = resumed.paths.dir;
     target.checkpointEpoch = resumed.progress.epoch;
   }
