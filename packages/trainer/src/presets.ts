@@ -20,7 +20,7 @@ import {
   type UpdateRule,
   describeValue,
 } from '@natgrad/core';
-import { diagonal as diagonalCurvature, kfac as kfacCurvature } from '@natgrad/curvature';
+import { type DiagonalMode, diagonal as diagonalCurvature, kfac as kfacCurvature } from '@natgrad/curvature';
 import { constant as constantDamping } from '@natgrad/damping';
 import { fisherOrthogonal, identity } from '@natgrad/projection';
 import type { ReduceLROnPlateau } from './lr-schedules';
@@ -59,6 +59,16 @@ export interface CurvaturePresetOptions extends PresetOptions {
   inverseEvery?: number;
 }
 
+/** Options of the diagonal presets. */
+export interface DiagonalPresetOptions extends CurvaturePresetOptions {
+  /**
+   * 'fisher' (default): the per-example diagonal Fisher of the Dense/Conv2D layers. 'empirical':
+   * squared mean gradients of every trainable variable (empirical Fisher), which needs no layer
+   * capture, so it also trains models without Dense/Conv2D layers.
+   */
+  mode?: DiagonalMode;
+}
+
 const PRESET_KEYS = ['learningRate', 'updateRule', 'momentum', 'nesterov', 'weightDecay', 'plateau', 'clipNorm'];
 const CURVATURE_KEYS = [...PRESET_KEYS, 'curvature', 'projection', 'damping', 'decay', 'fisher', 'statisticsWorker', 'statisticsEvery', 'inverseEvery'];
 
@@ -93,14 +103,16 @@ function curvaturePreset(
   o: CurvaturePresetOptions,
   makeCurvature: (decay: number, fisher: FisherType, statisticsWorker: StatisticsWorker | undefined) => CurvatureEstimator,
   makeProjection: () => ProjectionStrategy,
+  extraKeys: readonly string[] = [],
+  defaultFisher: FisherType = 'sampled',
 ): Composition {
-  checkKeys(name, o, CURVATURE_KEYS);
+  checkKeys(name, o, [...CURVATURE_KEYS, ...extraKeys]);
   const damping = o.damping ?? 1e-3;
   return {
     // 0.01, not SGD's 0.1: with momentum 0.9 and no KL clipping, a natural-gradient step of
     // lr 0.1 overshoots even on small problems (measured in presets.test.ts' problem).
     ...common(o, 0.01, sgdFrom(o)),
-    curvature: o.curvature ?? makeCurvature(o.decay ?? 0.95, o.fisher ?? 'sampled', o.statisticsWorker),
+    curvature: o.curvature ?? makeCurvature(o.decay ?? 0.95, o.fisher ?? defaultFisher, o.statisticsWorker),
     projection: o.projection ?? makeProjection(),
     damping: typeof damping === 'number' ? constantDamping(damping) : damping,
     statisticsEvery: o.statisticsEvery ?? 1,
@@ -147,14 +159,25 @@ export function fop(options: CurvaturePresetOptions = {}): Composition {
   return curvaturePreset('fop', options, (decay, fisher, statisticsWorker) => kfacCurvature({ decay, fisher, statisticsWorker }), () => fisherOrthogonal());
 }
 
-/** Diagonal (per-parameter) true Fisher, one batch, SGD momentum after preconditioning. */
-export function diagonal(options: CurvaturePresetOptions = {}): Composition {
-  return curvaturePreset('diagonal', options, (decay, fisher, worker) => diagonalCurvature({ decay, fisher, ...kfacOnly('diagonal', worker) }), identity);
+/** The diagonal estimator of a diagonal preset; mode 'empirical' defaults to the empirical Fisher. */
+function diagonalPreset(name: string, options: DiagonalPresetOptions, makeProjection: () => ProjectionStrategy): Composition {
+  const mode = options?.mode;
+  const make = (decay: number, fisher: FisherType, worker: StatisticsWorker | undefined) =>
+    diagonalCurvature({ decay, fisher, ...(mode === undefined ? {} : { mode }), ...kfacOnly(name, worker) });
+  return curvaturePreset(name, options, make, makeProjection, ['mode'], mode === 'empirical' ? 'empirical' : 'sampled');
+}
+
+/**
+ * Diagonal (per-parameter) true Fisher, one batch, SGD momentum after preconditioning;
+ * diagonal({ mode: 'empirical' }) for models without Dense/Conv2D layers.
+ */
+export function diagonal(options: DiagonalPresetOptions = {}): Composition {
+  return diagonalPreset('diagonal', options, identity);
 }
 
 /** FOP over the diagonal Fisher: the cheap curvature with the two-half projection. */
-export function diagonalFop(options: CurvaturePresetOptions = {}): Composition {
-  return curvaturePreset('diagonalFop', options, (decay, fisher, worker) => diagonalCurvature({ decay, fisher, ...kfacOnly('diagonalFop', worker) }), () => fisherOrthogonal());
+export function diagonalFop(options: DiagonalPresetOptions = {}): Composition {
+  return diagonalPreset('diagonalFop', options, () => fisherOrthogonal());
 }
 
 /** All presets by name, for CLIs and sweeps. */

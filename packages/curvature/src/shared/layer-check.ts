@@ -26,7 +26,7 @@ export function checkLayers(owner: string, layers: readonly LayerInfo[], variabl
     throw new NatgradError('INVALID_ARGUMENT', `${owner}.init: no layers.`, {
       expected: 'at least one Dense or Conv2D LayerInfo',
       received: describeValue(layers),
-      fix: 'pass the layers registered by the capture; a model without Dense/Conv2D layers needs diagonal({ mode: "empirical" })',
+      fix: "pass the layers registered by the capture; a model without Dense/Conv2D layers trains with the empirical diagonal Fisher, which needs no layers: diagonal({ mode: 'empirical' }) (the @natgrad/trainer preset, or the estimator of @natgrad/curvature), or with sgd()/adamw()",
     });
   }
   if (variables === null || typeof variables !== 'object') {
