@@ -6,7 +6,7 @@
  * precondition and are neither registered nor skipped; they simply run. Nothing is dropped
  * silently: every layer that owns trainable variables ends up in exactly one of the two lists.
  */
-import type { Conv2DLayerInfo, DenseLayerInfo, LayerInfo, SkippedLayer } from '@natgrad/core';
+import { type Conv2DLayerInfo, type DenseLayerInfo, type LayerInfo, NatgradError, type SkippedLayer } from '@natgrad/core';
 import type { LayerStep } from './graph';
 import type { LayerView } from './tfjs-internals';
 
@@ -72,6 +72,15 @@ function conv2dInfo(layer: LayerView, step: LayerStep): Conv2DLayerInfo | string
   const [, oh, ow] = step.outputShape;
   if (step.inputShape.length !== 4 || h == null || w == null || oh == null || ow == null) {
     return 'Conv2D input height/width are not fixed in the model (null dimensions); factor geometry needs them';
+  }
+  // An empty image (0x0 data, or a kernel larger than its input) has nothing to convolve; say so
+  // here, in the model's terms, rather than let the curvature refuse an "invalid geometry".
+  if (h < 1 || w < 1 || oh < 1 || ow < 1) {
+    throw new NatgradError('INVALID_ARGUMENT', `Conv2D layer "${layer.name}" has an empty input or output.`, {
+      expected: `an input of at least 1x1 whose ${kh}x${kw} convolution yields at least 1x1`,
+      received: `input ${h}x${w} -> output ${oh}x${ow}`,
+      fix: 'check the model input shape against the data (image height and width); a 0x0 image has nothing to convolve',
+    });
   }
   return {
     kind: 'conv2d',
