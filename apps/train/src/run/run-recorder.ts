@@ -153,7 +153,7 @@ export class RunRecorder implements TrainerCallbacks {
       time: new Date().toISOString(),
       skippedSteps: skipped,
       dampingBoosts: boosts,
-      damping: this.damping,
+      damping: logs?.damping ?? this.damping,
     };
     let stalled = divergence(record, skipped, o.stepsPerEpoch);
     // Nothing is written by a process that lost the run folder to another writer.
@@ -184,7 +184,7 @@ export class RunRecorder implements TrainerCallbacks {
         writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
       }
     }
-    const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps${this.damping === null ? '' : `, damping raised ${boosts}x`}` : '';
+    const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps${record.damping === null ? '' : `, damping raised ${boosts}x`}` : '';
     o.emit(
       { event: 'epoch', ...record },
       `epoch ${epoch}/${o.epochs}  train loss ${record.trainLoss.toFixed(4)}  test loss ${test.loss.toFixed(4)}  test acc ${(100 * test.accuracy).toFixed(2)}%  ${epochSeconds.toFixed(1)} s  ${Math.round(record.samplesPerSecond)} samples/s${health}`,
