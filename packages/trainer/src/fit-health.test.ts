@@ -70,3 +70,20 @@ describe('fit() reports the health of each epoch', () => {
     tf.dispose([d.x, d.y, nan]);
   });
 });
+
+describe('fit() on an empty training set', () => {
+  it('is DATASET_INVALID naming the empty set, not an epoch logged with NaN loss', async () => {
+    const t = trainer();
+    const x = tf.zeros([0, 4]);
+    const y = tf.zeros([0, 3]);
+    const one = blobs({ n: 1, seed: 3 });
+    const before = tf.memory().numTensors;
+    await expect(t.fit(x, y, { epochs: 1, batchSize: 8 })).rejects.toThrow(/no training batch[\s\S]*received: no examples[\s\S]*non-empty training set/);
+    // One example cannot split into FOP's two halves: it is dropped, and the error says so.
+    await expect(t.fit(one.x, one.y, { epochs: 1, batchSize: 8 })).rejects.toThrow(/all 1 examples were dropped/);
+    expect(t.epoch).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    t.dispose();
+    tf.dispose([x, y, one.x, one.y]);
+  });
+});

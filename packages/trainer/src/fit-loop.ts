@@ -132,6 +132,15 @@ export async function runEpochs(host: FitHost, loop: EpochLoop): Promise<History
       index++;
       if (host.stopTraining) break;
     }
+    if (index === 0 && !host.stopTraining) {
+      // An epoch without a step would log NaN and count as trained: an empty training set (or
+      // one smaller than the projection's sub-batches) is the caller's data, not a divergence.
+      throw new NatgradError('DATASET_INVALID', 'fit() got no training batch for an epoch.', {
+        expected: 'at least one batch with examples per epoch',
+        received: dropped > 0 ? `no batch: all ${dropped} examples were dropped (each batch must split into the projection's equal sub-batches)` : 'no examples',
+        fix: dropped > 0 ? 'pass more examples or a batch size divisible by the number of sub-batches (2 for FOP)' : 'pass a non-empty training set',
+      });
+    }
     const logs: Logs = { loss: seen > 0 ? lossSum / seen : Number.NaN };
     if (loop.accuracy) logs.acc = seen > 0 ? correct / seen : Number.NaN;
     Object.assign(logs, await loop.validate());
