@@ -206,6 +206,7 @@ async function train(
       targetAccuracy: config.targetAccuracy,
       plotTitle: `${config.name}: ${config.dataset} / ${config.model} / ${config.optimizer}`,
       start: resumed?.progress ?? null,
+      startSeconds: resumed?.elapsedSeconds ?? 0,
       records: resumed?.records ?? [],
       evaluate: () => evaluate(t, data, norm),
       progressBar: new ProgressBar({ isTTY: out.stderrIsTTY, columns: out.stderrColumns, write: (s) => out.stderr(s) }),

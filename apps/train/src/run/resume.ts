@@ -21,6 +21,8 @@ export interface Resumed {
   progress: RunProgress;
   /** metrics.jsonl records up to the checkpoint's epoch. */
   records: EpochRecord[];
+  /** Training seconds up to the checkpoint (its epoch's record; 0 when metrics.jsonl lost it). */
+  elapsedSeconds: number;
 }
 
 /**
@@ -48,7 +50,8 @@ async function resumeRun(dir: string, flags: TrainInvocation): Promise<Resumed> 
   }
   // Epochs logged after the last checkpoint are redone; an append killed midway is dropped.
   const records = readMetrics(paths.metrics, { tornTail: true }).filter((r) => r.epoch <= progress.epoch);
-  return { config, paths, progress, records };
+  const elapsedSeconds = records.find((r) => r.epoch === progress.epoch)?.elapsedSeconds ?? 0;
+  return { config, paths, progress, records, elapsedSeconds };
 }
 
 function refuseChangedFlags(flags: TrainInvocation): void {

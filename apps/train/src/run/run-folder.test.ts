@@ -147,6 +147,39 @@ describe('resume state', () => {
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   }, 60_000);
 
+  it('a resumed run writes the same checkpoint bytes and the same metrics (timings aside) as an uninterrupted one', async () => {
+    const dir = copyRun();
+    const resumed = await run(['train', '--resume', dir, '--epochs', '2']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const whole = await run(['train', ...TINY, '--epochs', '2', '--json', '--runs-dir', join(tmp, 'runs-whole'), '--name', 'base']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const wholeDir = endEvent(whole.stdout).runDir;
+    // Byte for byte but for the model's variable names, which tfjs makes unique within a process
+    // (conv1/kernel_1, conv1/kernel_2: two runs here share one process) and the whole-file CRC that
+    // covers them; between processes the files are identical.
+    const parts = (file: string) => {
+      const bytes = readFileSync(file);
+      const headerEnd = 12 + bytes.readUInt32LE(8);
+      const header = bytes.subarray(12, headerEnd).toString('utf8').replace(/"name":"([^"]*?)_\d+"/g, '"name":"$1"');
+      return { header, body: bytes.subarray(headerEnd, bytes.length - 4) };
+    };
+    for (const f of ['trainer.ckpt', 'best.ckpt']) {
+      const a = parts(join(dir, 'checkpoint', f));
+      const b = parts(join(wholeDir, 'checkpoint', f));
+      expect(a.header, f).toBe(b.header);
+      expect(a.body.equals(b.body), f).toBe(true);
+    }
+    const untimed = (d: string) =>
+      readFileSync(join(d, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const { epochSeconds, elapsedSeconds, samplesPerSecond, time, ...rest } = JSON.parse(l);
+          return rest;
+        });
+    expect(untimed(dir)).toEqual(untimed(wholeDir));
+  }, 60_000);
+
   it('takes the progress from the checkpoint: a damaged progress.json, a torn metrics line and a stale temp do not matter', async () => {
     const dir = copyRun();
     writeFileSync(join(dir, 'checkpoint', 'progress.json'), '');
@@ -200,6 +233,7 @@ describe('divergence', () => {
       targetAccuracy: null,
       plotTitle: 't',
       start: null,
+      startSeconds: 0,
       records: [],
       evaluate: async () => ({ loss: 1, accuracy: 0.5 }),
       progressBar: new ProgressBar({ write: () => {} }),

@@ -33,6 +33,8 @@ export interface RecorderOptions {
   plotTitle: string;
   /** The checkpoint resumed from (null for a new run). */
   start: RunProgress | null;
+  /** Training seconds before this process (from metrics.jsonl at the checkpoint's epoch). */
+  startSeconds: number;
   /** metrics.jsonl records up to the start. */
   records: EpochRecord[];
   evaluate: () => Promise<{ loss: number; accuracy: number }>;
@@ -88,7 +90,7 @@ export class RunRecorder implements TrainerCallbacks {
 
   constructor(private readonly o: RecorderOptions) {
     this.records = [...o.records];
-    this.elapsed = o.start?.elapsedSeconds ?? 0;
+    this.elapsed = o.startSeconds;
     this.best = o.start?.best ?? null;
     this.targetHit = o.targetAccuracy === null ? null : firstReaching(this.records, o.targetAccuracy);
   }
@@ -171,7 +173,7 @@ export class RunRecorder implements TrainerCallbacks {
     if (stalled === null) {
       const isBest = this.best === null || test.accuracy > this.best.testAccuracy;
       const best = isBest ? { epoch, testAccuracy: test.accuracy } : this.best;
-      const progress: RunProgress = { epoch, step: o.trainer.stepCount, elapsedSeconds: this.elapsed, best };
+      const progress: RunProgress = { epoch, step: o.trainer.stepCount, best };
       try {
         await saveRun(o.trainer, o.paths.checkpoint, progress, isBest, () => o.onCheckpoint?.(epoch));
       } catch (err) {
@@ -181,7 +183,7 @@ export class RunRecorder implements TrainerCallbacks {
       }
       if (stalled === null) {
         this.best = best;
-        writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
+        writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, elapsedSeconds: this.elapsed, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
       }
     }
     const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps${record.damping === null ? '' : `, damping raised ${boosts}x`}` : '';

@@ -1,6 +1,6 @@
 /**
  * The resume state of a run as one unit: the trainer checkpoint holds the run's progress record
- * (epoch, step, training seconds, best epoch) inside its checksummed bytes, so a kill between two
+ * (epoch, step, best epoch) inside its checksummed bytes, so a kill between two
  * writes can no longer pair a checkpoint with the progress of another epoch, and an edited header
  * is refused by the checksum. checkpoint/progress.json is a human-readable mirror written after
  * the checkpoint and never read. checkpoint/best.ckpt is the checkpoint of the epoch with the best
@@ -21,20 +21,22 @@ export interface BestEpoch {
   testAccuracy: number;
 }
 
-/** What a run checkpoint records besides the trainer state. */
+/**
+ * What a run checkpoint records besides the trainer state. Only what the training itself
+ * determines: no timings, so a run interrupted and resumed writes the same checkpoint bytes as an
+ * uninterrupted one (the training seconds are read back from metrics.jsonl).
+ */
 export interface RunProgress {
   /** Epochs completed (1-based count). */
   epoch: number;
   /** Optimisation steps completed. */
   step: number;
-  /** Training seconds so far, summed over resumptions (evaluation excluded). */
-  elapsedSeconds: number;
   best: BestEpoch | null;
 }
 
 function invalid(file: string, what: string, value: unknown): NatgradError {
   return new NatgradError('CHECKPOINT_CORRUPT', `Invalid run progress in ${file}.`, {
-    expected: 'the progress record natgrad train stores inside its checkpoint: {epoch >= 1, step >= 0, elapsedSeconds >= 0, best}',
+    expected: 'the progress record natgrad train stores inside its checkpoint: {epoch >= 1, step >= 0, best}',
     received: `${what}: ${JSON.stringify(value) ?? String(value)}`,
     fix: 'restore the checkpoint folder from a copy of the run, or start a new run',
   });
@@ -50,9 +52,6 @@ export function validateProgress(file: string, value: JsonValue | undefined): Ru
   const r = value as Record<string, JsonValue>;
   if (!isCount(r.epoch, 1)) throw invalid(file, 'epoch', r.epoch);
   if (!isCount(r.step, 0)) throw invalid(file, 'step', r.step);
-  if (typeof r.elapsedSeconds !== 'number' || !Number.isFinite(r.elapsedSeconds) || r.elapsedSeconds < 0) {
-    throw invalid(file, 'elapsedSeconds', r.elapsedSeconds);
-  }
   let best: BestEpoch | null = null;
   if (r.best !== null && r.best !== undefined) {
     const b = r.best as Record<string, JsonValue>;
@@ -61,7 +60,7 @@ export function validateProgress(file: string, value: JsonValue | undefined): Ru
     }
     best = { epoch: b.epoch, testAccuracy: b.testAccuracy };
   }
-  return { epoch: r.epoch, step: r.step, elapsedSeconds: r.elapsedSeconds, best };
+  return { epoch: r.epoch, step: r.step, best };
 }
 
 /** The progress of a run's checkpoint, every checksum verified, read without a trainer. */
