@@ -186,6 +186,9 @@ export function expandCells(p: StudyPreset, trainCount: (m: StudyModel) => numbe
               '--batch', String(batch),
               '--epochs', String(m.epochs),
               '--lr', lr,
+              // The studies in docs/benchmarks.md were measured with a constant learning rate;
+              // pinned so that a change of natgrad train's default does not change them.
+              '--lr-schedule', 'constant',
               ...(damping === null ? [] : ['--damping', String(damping), '--factor-every', '1', '--inverse-every', String(inverseEvery)]),
               '--seed', String(seed),
               '--target-accuracy', String(m.target),

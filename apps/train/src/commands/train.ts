@@ -28,6 +28,7 @@ import { RunLockedError, type RunLock, acquireRunLock } from '../run/run-lock';
 import { type RunSummary, RunRecorder } from '../run/run-recorder';
 import { removeStaleTemps, restoreRun } from '../run/run-state';
 import type { Output } from './output';
+import { checkTrainingMemory } from '../models/memory';
 
 export type TrainSummary = RunSummary;
 
@@ -146,6 +147,10 @@ async function train(
   if (data.train.count < config.batch) {
     throw new FlagError('train', [{ flag: 'batch', message: `${config.batch} is larger than the ${data.train.count} training examples; pass a smaller --batch` }]);
   }
+  // Before anything is allocated: a model too large for the backend fails inside tfjs with
+  // "memory access out of bounds"; this names the flag to lower (the flags layer can only check
+  // this when --backend names one, here the chosen backend is known).
+  checkTrainingMemory(config, [data.height, data.width, data.channels], data.numClasses, selection.name);
   // epochBatches keeps full batches only: no need to shuffle the split just to count them.
   const stepsPerEpoch = Math.floor(data.train.count / config.batch);
 
