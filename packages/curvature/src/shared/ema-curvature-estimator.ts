@@ -132,6 +132,11 @@ export abstract class EmaCurvatureEstimator<Slot, Inverse> {
     this.running = 'refreshInverses';
     let inverses: Inverse[];
     try {
+      // Leave the caller's scope before building: in a caller's tf.tidy, the tensors the build makes
+      // before its first device read would be tracked by that tidy and freed when it returns, while
+      // the read still needs them (on WebGPU the read is truly asynchronous; on cpu it is not, which
+      // hid this). After this await the build runs in no caller's scope.
+      await Promise.resolve();
       inverses = await build();
     } catch (err) {
       // dispose() may have released what the build was using (e.g. a warm start): say so.
