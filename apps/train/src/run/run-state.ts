@@ -94,16 +94,20 @@ export async function restoreRun(trainer: Trainer, checkpointDir: string, expect
 }
 
 /**
- * Writes trainer.ckpt (and best.ckpt when `isBest`) with the progress inside, each atomically.
- * `saved` runs as soon as trainer.ckpt is in place (before best.ckpt), so an interrupt meanwhile
- * already names the new epoch.
+ * Writes best.ckpt (when `isBest`) and then trainer.ckpt, with the progress inside, each atomically.
+ * `saved` runs as soon as trainer.ckpt is in place, so an interrupt from then on names the new epoch.
  */
 export async function saveRun(trainer: Trainer, checkpointDir: string, progress: RunProgress, isBest: boolean, saved: () => void = () => {}): Promise<void> {
   const record = progress as unknown as JsonValue;
   mkdirSync(checkpointDir, { recursive: true });
+  // best.ckpt first: once trainer.ckpt's progress names this epoch as the best, best.ckpt must
+  // already hold it. The other order let a kill between the two renames leave best.ckpt an epoch
+  // behind the best epoch the resumed run believed it had (found by the fault-injection suite).
+  // A kill after best.ckpt but before trainer.ckpt redoes this epoch on resume, which writes the
+  // same bytes again (training is deterministic).
+  if (isBest) await saveCheckpoint(trainer, join(checkpointDir, BEST_CHECKPOINT_FILE), { progress: record });
   await saveCheckpoint(trainer, join(checkpointDir, CHECKPOINT_FILE), { progress: record });
   saved();
-  if (isBest) await saveCheckpoint(trainer, join(checkpointDir, BEST_CHECKPOINT_FILE), { progress: record });
 }
 
 /**
