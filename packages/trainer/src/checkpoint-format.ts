@@ -183,8 +183,18 @@ function parseCheckpoint(bytes: Uint8Array): Parsed {
   return { header, body };
 }
 
+/**
+ * A copy of body[offset, offset + length) in an ArrayBuffer of its own. Not body.slice(): on a Node
+ * Buffer (a Uint8Array, so the types accept one; readFileSync returns one) slice() is a view into
+ * the Buffer's pool, and its .buffer is the whole pool: a RangeError for unaligned offsets, or
+ * silently other bytes.
+ */
+function ownBytes(body: Uint8Array, offset: number, length: number): ArrayBuffer {
+  return body.buffer.slice(body.byteOffset + offset, body.byteOffset + offset + length) as ArrayBuffer;
+}
+
 function floatView(body: Uint8Array, e: TensorEntry): Float32Array {
-  return new Float32Array(body.slice(e.offset, e.offset + e.byteLength).buffer);
+  return new Float32Array(ownBytes(body, e.offset, e.byteLength));
 }
 
 /**
@@ -196,7 +206,7 @@ export function decodeCheckpoint(bytes: Uint8Array): { meta: JsonValue; tensors:
   const { header, body } = parsed;
   const tensors: Record<string, tf.Tensor> = {};
   for (const e of header.tensors) {
-    const copy = body.slice(e.offset, e.offset + e.byteLength).buffer;
+    const copy = ownBytes(body, e.offset, e.byteLength);
     const values = e.dtype === 'float32' ? new Float32Array(copy) : e.dtype === 'int32' ? new Int32Array(copy) : new Uint8Array(copy);
     tensors[e.key] = tf.tensor(values, e.shape, e.dtype);
   }

@@ -73,6 +73,18 @@ describe('checkpoint integrity', () => {
     for (const t of [a, b, c]) t.dispose();
   });
 
+  it('restores from a Node Buffer that is an unaligned view into a larger pool (readFileSync hands out such views)', async () => {
+    const a = await trained(1);
+    const bytes = await a.toCheckpointBytes({ progress: { epoch: 1 } });
+    // One byte in front: every float32 tensor then starts at an odd offset of the underlying pool.
+    const pooled = Buffer.concat([Buffer.from([7]), Buffer.from(bytes)]).subarray(1);
+    expect(pooled.byteOffset % 4).not.toBe(0);
+    const b = trainer(2);
+    expect(await b.restoreCheckpoint(pooled)).toEqual({ epoch: 1 });
+    expect(await weightBits(b.model)).toEqual(await weightBits(a.model));
+    for (const t of [a, b]) t.dispose();
+  });
+
   it('refuses a header whose step was edited from 100 to 900, naming the file, and leaves the trainer unchanged', async () => {
     const a = await trained(1);
     const at100 = await reencode(await a.toCheckpointBytes({ progress: { epoch: 1 } }), (meta) => {
