@@ -7,8 +7,8 @@
  * window, so they land in steps, evaluations, metrics writes and checkpoint writes; the phase each
  * kill hit is read from the folder and printed.
  *
- * One known defect is counted, not failed: a kill between trainer.ckpt and best.ckpt leaves best.ckpt
- * an epoch behind (see staleBest). Replay a failure with the seed it prints: NATGRAD_FAULT_SEED=<seed> pnpm vitest run
+ * After every kill, best.ckpt must hold the epoch trainer.ckpt's progress names as the best (see
+ * staleBest: this suite found saveRun writing best.ckpt second; it now writes it first). Replay a failure with the seed it prints: NATGRAD_FAULT_SEED=<seed> pnpm vitest run
  * apps/train/src/run/fault-injection.test.ts (NATGRAD_FAULT_TRIALS=<n> for more trials).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -164,7 +164,8 @@ function readCheckpointProgressSync(dir: string): number {
 
 /**
  * Whether a kill left best.ckpt behind the checkpoint: trainer.ckpt's progress says its own epoch is
- * the best, but best.ckpt is missing or holds another epoch (killed between the two writes).
+ * the best, but best.ckpt is missing or holds an earlier epoch (a kill between the two writes, when
+ * trainer.ckpt was written first).
  */
 async function staleBest(dir: string): Promise<boolean> {
   const ckpt = join(dir, 'checkpoint', CHECKPOINT_FILE);
@@ -172,7 +173,9 @@ async function staleBest(dir: string): Promise<boolean> {
   const p = (await readCheckpointFileProgress(ckpt)) as { epoch: number; best: { epoch: number } | null };
   if (p.best?.epoch !== p.epoch) return false;
   const best = join(dir, 'checkpoint', BEST_CHECKPOINT_FILE);
-  return !existsSync(best) || ((await readCheckpointFileProgress(best)) as { epoch: number }).epoch !== p.epoch;
+  // Ahead is fine: a kill between best.ckpt (written first) and trainer.ckpt leaves best.ckpt one
+  // epoch ahead; the resume redoes that epoch and writes the same bytes again.
+  return !existsSync(best) || ((await readCheckpointFileProgress(best)) as { epoch: number }).epoch < p.epoch;
 }
 
 const untimed = (dir: string) =>
@@ -206,7 +209,7 @@ beforeAll(async () => {
 afterAll(() => {
   const hit = [...phases].map(([k, n]) => `${k}: ${n}`).join('; ');
   console.log(
-    `fault injection (seed ${SEED}, ${TRIALS} trials): ${counts.kills} kills (${counts.launcherAlone} of the launcher alone), ${counts.beforeFirstCheckpoint} before the first checkpoint, ${counts.finishedBeforeKill} too late (run already finished), ${counts.divergences} divergences, ${counts.losses} losses, ${counts.staleBest} stale best.ckpt (known defect, left by a kill between the two checkpoint writes); kills hit: ${hit}`,
+    `fault injection (seed ${SEED}, ${TRIALS} trials): ${counts.kills} kills (${counts.launcherAlone} of the launcher alone), ${counts.beforeFirstCheckpoint} before the first checkpoint, ${counts.finishedBeforeKill} too late (run already finished), ${counts.divergences} divergences, ${counts.losses} losses, ${counts.staleBest} stale best.ckpt; kills hit: ${hit}`,
   );
 });
 
@@ -223,7 +226,6 @@ describe(`kill at seeded random instants, resume, compare with an uninterrupted 
       let dir: string | null = null;
       let fresh = 0;
       let killedLast = false;
-      let staleBestLeft = false;
       for (let attempt = 0; ; attempt++) {
         expect(attempt, 'attempts').toBeLessThan(6);
         const draw = draws[Math.min(attempt, draws.length - 1)];
@@ -260,10 +262,8 @@ describe(`kill at seeded random instants, resume, compare with an uninterrupted 
         // No orphan: whatever the kill, nothing of the group keeps writing the folder.
         expect(await untilGroupGone(p.pgid), `processes of group ${p.pgid} left after the kill: ${p.output()}`).toBe(true);
         dir = folder();
-        if (dir !== null && (await staleBest(dir))) {
-          staleBestLeft = true;
-          counts.staleBest++;
-        }
+        if (dir !== null && (await staleBest(dir))) counts.staleBest++;
+        expect(dir !== null && (await staleBest(dir)), `best.ckpt of ${dir} is behind the best epoch trainer.ckpt names`).toBe(false);
         if (dir !== null && existsSync(join(dir, 'checkpoint', CHECKPOINT_FILE))) {
           const { epoch } = (await readCheckpointFileProgress(join(dir, 'checkpoint', CHECKPOINT_FILE))) as { epoch: number };
           if (epoch === EPOCHS) {
@@ -286,10 +286,6 @@ describe(`kill at seeded random instants, resume, compare with an uninterrupted 
       const final = dir as string;
       for (const f of [CHECKPOINT_FILE, BEST_CHECKPOINT_FILE]) {
         const same = readFileSync(join(final, 'checkpoint', f)).equals(readFileSync(join(reference, 'checkpoint', f)));
-        // Known defect (reported, see the it.fails below): a kill between trainer.ckpt's rename and
-        // best.ckpt's write leaves best.ckpt an epoch behind the best its progress names, and no
-        // resume repairs it. Counted and printed, not a failure of this trial.
-        if (!same && f === BEST_CHECKPOINT_FILE && staleBestLeft) continue;
         if (!same) counts.divergences++;
         expect(same, `${f} of ${final} differs from the uninterrupted run's`).toBe(true);
       }

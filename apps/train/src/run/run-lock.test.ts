@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LOCK_FILE, RunLockedError, acquireRunLock, processStartTime } from './run-lock';
+import { LOCK_FILE, RunLockedError, acquireRunLock, ownerAlive, processStartTime } from './run-lock';
 
 const tmp = mkdtempSync(join(tmpdir(), 'natgrad-lock-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -101,4 +101,28 @@ describe('run.lock', () => {
     expect(new Set(results.map((r) => r.out)).size).toBe(6);
     expect(readdirSync(runs)).toHaveLength(6);
   }, 90_000);
+});
+
+describe('a zombie owner', () => {
+  it.skipIf(process.platform !== 'linux')('counts as dead: kill(pid, 0) succeeds for it, /proc/<pid>/stat says Z', async () => {
+    // sh starts `true` in the background and execs into sleep, which never reaps it: a zombie
+    // for as long as sleep runs (a killed owner whose parent does not reap it looks the same).
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+      let state = '';
+      for (let i = 0; i < 50 && state !== 'Z'; i++) {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        if (state !== 'Z') await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(state).toBe('Z');
+      process.kill(pid, 0); // would throw if the pid were gone: it is a zombie, not a free pid
+      const owner = { pid, host: hostname(), startedAt: new Date().toISOString(), processStart: null, token: 't', command: 'natgrad train' };
+      expect(ownerAlive(owner)).toBe(false);
+      expect(ownerAlive({ ...owner, pid: process.pid })).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
 });

@@ -65,10 +65,23 @@ export function processStartTime(pid: number): number | null {
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: the pid exists but belongs to another user.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // kill(pid, 0) also succeeds for a zombie: a killed owner whose parent has not reaped it yet (or
+  // never will, in a container without an init), which writes nothing any more.
+  return !isZombie(pid);
+}
+
+/** Linux: the state field of /proc/<pid>/stat is 'Z' for a zombie. Elsewhere: not known, false. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may contain spaces: the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 
