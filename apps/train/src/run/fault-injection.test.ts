@@ -22,6 +22,7 @@ import { memoryOutput } from '../commands/output';
 import { main } from '../main';
 import { LOCK_FILE } from './run-lock';
 import { BEST_CHECKPOINT_FILE, CHECKPOINT_FILE } from './run-state';
+import { ProcessGroups } from './test-support';
 
 const SEED = Number(process.env.NATGRAD_FAULT_SEED ?? 1101);
 const TRIALS = Number(process.env.NATGRAD_FAULT_TRIALS ?? 8);
@@ -31,15 +32,10 @@ const FLAGS = ['--backend', 'wasm', '--train-size', '64', '--test-size', '32', '
 
 const tmp = mkdtempSync(join(tmpdir(), 'natgrad-faults-'));
 const launcher = fileURLToPath(new URL('../../bin/natgrad.mjs', import.meta.url));
-const groups: number[] = [];
+const groups = new ProcessGroups();
 afterAll(() => {
-  for (const pgid of groups) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  // Each launcher leads its own process group: end whatever of it is left.
+  groups.killAll();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -86,7 +82,7 @@ interface Proc {
 function start(args: string[]): Proc {
   const child = spawn(process.execPath, [launcher, 'train', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pgid = child.pid as number;
-  groups.push(pgid);
+  groups.add(pgid);
   let out = '';
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));

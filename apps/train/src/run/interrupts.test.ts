@@ -15,19 +15,14 @@ import { memoryOutput } from '../commands/output';
 import { main } from '../main';
 import { stopMessage } from './interrupts';
 import { LOCK_FILE } from './run-lock';
+import { ProcessGroups } from './test-support';
 
 const tmp = mkdtempSync(join(tmpdir(), 'natgrad-signals-'));
 const launcher = fileURLToPath(new URL('../../bin/natgrad.mjs', import.meta.url));
-const groups: number[] = [];
+const groups = new ProcessGroups();
 afterAll(() => {
   // Each launcher leads its own process group: end whatever of it is left.
-  for (const pgid of groups) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  groups.killAll();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -65,7 +60,7 @@ async function startLong(name: string): Promise<Started & { dir: string; trainin
     [launcher, 'train', '--backend', 'wasm', '--train-size', '64', '--test-size', '32', '--batch', '32', '--epochs', '100000', '--runs-dir', runs, '--statistics-worker', 'off'],
     { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  groups.push(child.pid as number);
+  groups.add(child.pid as number);
   let err = '';
   child.stderr?.on('data', (d) => {
     err += d;

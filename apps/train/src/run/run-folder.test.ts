@@ -5,9 +5,9 @@
  * never read); a run whose steps are all skipped stops with exit 3 without checkpointing the bad
  * epoch; the best epoch's checkpoint is kept next to the last one.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { NatgradError } from '@natgrad/core';
 import { readCheckpointFileProgress } from '@natgrad/trainer/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import type { Trainer } from '@natgrad/trainer';
 import { ProgressBar } from './progress';
 import { runPaths } from './run-dir';
 import { RunRecorder, divergence } from './run-recorder';
+import { snapshot } from './test-support';
 
 const tmp = mkdtempSync(join(tmpdir(), 'natgrad-runfolder-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -40,19 +41,6 @@ const endEvent = (stdout: string) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .find((e) => e.event === 'end') as Record<string, unknown> & { runDir: string };
 
-/** Every file of a folder with its bytes, to prove a refused resume wrote nothing. */
-function snapshot(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else files.set(relative(dir, p), readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 const epochsOf = (dir: string) =>
   readFileSync(join(dir, 'metrics.jsonl'), 'utf8')

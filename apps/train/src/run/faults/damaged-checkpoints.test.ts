@@ -6,15 +6,16 @@
  * a step that disagrees with the trainer state, a config.json epoch of -3: each resume must fail
  * with exit 1, name the file, give a fix, and leave every byte of the folder as it was.
  */
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { JsonValue } from '@natgrad/core';
 import { decodeCheckpoint, encodeCheckpoint } from '@natgrad/trainer';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryOutput } from '../../commands/output';
 import { main } from '../../main';
+import { snapshot } from '../test-support';
 
 const tmp = mkdtempSync(join(tmpdir(), 'natgrad-damaged-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -27,18 +28,6 @@ async function run(argv: string[]) {
   return { code, stdout: out.out.join(''), stderr: out.err.join('') };
 }
 
-function snapshot(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else files.set(relative(dir, p), readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 let base: string;
 let copies = 0;
