@@ -23,7 +23,8 @@ export type NatgradErrorCode =
   | 'CONVERGENCE_FAILED'
   | 'WORKER_FAILED'
   | 'DEVICE_ERROR'
-  | 'CONCURRENT_CALL';
+  | 'CONCURRENT_CALL'
+  | 'COMMUNICATION_FAILED';
 
 export interface NatgradErrorDetails {
   /** What the call needed, e.g. "a square matrix". */

@@ -11,6 +11,7 @@ export type {
   FisherType,
   MemoryReport,
 } from './curvature';
+export type { Communicator, ReduceOp } from './communicator';
 export type { DampingObservation, DampingSchedule } from './damping';
 export { NatgradError, describeValue } from './errors';
 export type { NatgradErrorCode, NatgradErrorDetails } from './errors';
