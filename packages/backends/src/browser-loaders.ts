@@ -1,8 +1,9 @@
 /**
  * The loaders selectBackend uses where there is no Node: a browser (or a web worker, Deno, Bun in
  * browser mode). A page cannot import a package by name at run time, so these loaders look at what
- * the app has already imported (tfjs-backend-wasm and tfjs-backend-webgpu register their backends
- * on import) and at navigator.gpu; the tfjs-node backends are Node-only
+ * the app has already imported (tfjs-backend-wasm, -webgl and -webgpu register their backends on
+ * import), at navigator.gpu and at a throwaway WebGL context (webgl-probe.ts: float16-only and
+ * software renderers); the tfjs-node backends are Node-only
  * (@natgrad/backends/node has the loaders that find and import installed packages).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,6 +12,7 @@ import { type BackendLoader, type LoaderContext, firstLine, unavailable } from '
 import type { ProbeEnvironment } from './probe-environment';
 import { adapterIdentity, adapterLabel } from './software-adapter';
 import type { DeviceAdapter } from './webgpu-device';
+import { webglLoadResult } from './webgl-probe';
 import { registerNatgradWebgpu, softwareVerdict } from './webgpu-registration';
 
 const nodeOnly =
@@ -57,6 +59,9 @@ const webgpuLoader: BackendLoader = async ({ allowSoftwareAdapter = false, webgp
   return { available: true, tfBackend: 'webgpu', reason: `WebGPU adapter "${adapterLabel(identity)}" via navigator.gpu${note}` };
 };
 
+// Asking for webgl by name accepts a software renderer, as for webgpu adapters.
+const webglLoader: BackendLoader = async ({ allowSoftwareAdapter = false }) => webglLoadResult(allowSoftwareAdapter);
+
 const wasmLoader: BackendLoader = async () =>
   tf.findBackendFactory('wasm') == null
     ? unavailable("@tensorflow/tfjs-backend-wasm is not imported (import it before selectBackend, and call its setWasmPaths when a bundler moves the .wasm files)")
@@ -70,6 +75,7 @@ export const cpuLoader: BackendLoader = async () =>
 export const browserLoaders: Readonly<Record<BackendName, BackendLoader>> = {
   'tensorflow-gpu': nodeOnly('@tensorflow/tfjs-node-gpu'),
   webgpu: webgpuLoader,
+  webgl: webglLoader,
   tensorflow: nodeOnly('@tensorflow/tfjs-node'),
   wasm: wasmLoader,
   cpu: cpuLoader,

@@ -1,6 +1,7 @@
 /**
  * @natgrad/backends: picks and activates the fastest available TensorFlow.js backend and fills the
- * wasm backend's training gaps (a Conv2DBackpropFilter kernel and flag-free matMul transposes). On
+ * wasm backend's training gaps (a Conv2DBackpropFilter kernel and flag-free matMul transposes). It
+ * refuses WebGL that stores tensors as float16 (webgl-probe.ts). On
  * WebGPU it creates the device with the adapter's storage-buffer limit and turns device errors into
  * NatgradError('DEVICE_ERROR'). This entry is browser-safe (no Node built-in): its selectBackend
  * uses what the page imported and navigator.gpu. Node's probes (tfjs-node, Dawn), the statistics
@@ -14,6 +15,8 @@ export { checkWebgpuErrors } from './device-errors';
 export { createWebgpuBackend, deviceDescriptor } from './webgpu-device';
 export type { DeviceAdapter, WebgpuBackendClass } from './webgpu-device';
 export { softwareAdapterReason } from './software-adapter';
+export { probeWebgl, softwareWebglReason } from './webgl-probe';
+export type { WebglIdentity } from './webgl-probe';
 export type { AdapterIdentity } from './software-adapter';
 export { selectBackend } from './select-backend';
 export type { BackendAttempt, BackendSelection, SelectBackendOptions } from './select-backend';

@@ -15,9 +15,9 @@ export interface LoaderContext {
   /** Options passed to Dawn's create() in Node, e.g. ['backend=vulkan']. */
   dawnOptions: string[];
   /**
-   * Whether a software WebGPU adapter (lavapipe, SwiftShader: a GPU emulated on the CPU) counts
-   * as available. selectBackend sets it only for an explicit prefer 'webgpu': in 'auto' such an
-   * adapter would win over wasm and train several times slower.
+   * Whether a software WebGPU adapter or WebGL renderer (lavapipe, SwiftShader: a GPU emulated on
+   * the CPU) counts as available. selectBackend sets it only for an explicit prefer 'webgpu' or
+   * 'webgl': in 'auto' such a device would win over wasm and train several times slower.
    */
   allowSoftwareAdapter?: boolean;
   /**

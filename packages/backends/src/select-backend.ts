@@ -1,7 +1,8 @@
 /**
  * Picks the fastest usable TensorFlow.js backend and activates it. `prefer: 'auto'` walks
  * BACKEND_ORDER and falls back past anything absent or broken, and past a software WebGPU adapter
- * (slower than wasm); an explicit `prefer` either works or throws BACKEND_UNAVAILABLE with the
+ * or software WebGL (slower than wasm) and past WebGL that stores float16 (refused by name too,
+ * webgl-probe.ts); an explicit `prefer` either works or throws BACKEND_UNAVAILABLE with the
  * reason and what to install. Every probe result is kept in
  * `attempts`, so a run can log why it ended up on, say, wasm instead of a GPU. This file holds the
  * walk and the browser's selectBackend (browser-loaders.ts); @natgrad/backends/node runs the same
@@ -107,8 +108,8 @@ export async function selectBackendWith(defaults: PlatformDefaults, options: Sel
   const context: LoaderContext = {
     env: options.environment ?? defaults.context.env,
     dawnOptions: options.webgpu?.dawnOptions ?? defaults.context.dawnOptions,
-    // Asking for webgpu by name accepts a software adapter (with a note in the reason).
-    allowSoftwareAdapter: prefer === 'webgpu',
+    // Asking for webgpu or webgl by name accepts a software device (with a note in the reason).
+    allowSoftwareAdapter: prefer === 'webgpu' || prefer === 'webgl',
     webgpuBackendClass: options.webgpu?.backendClass,
   };
   const candidates = prefer === 'auto' ? BACKEND_ORDER : [prefer];
@@ -131,8 +132,9 @@ export async function selectBackendWith(defaults: PlatformDefaults, options: Sel
 }
 
 /**
- * Browser-safe selection: wasm and webgpu when the app imported their tfjs packages (and, for
- * webgpu, navigator.gpu has an adapter), else cpu. In Node, use selectBackend from
+ * Browser-safe selection: webgpu, webgl and wasm when the app imported their tfjs packages (and,
+ * for webgpu, navigator.gpu has an adapter; for webgl, the device renders float32 textures), else
+ * cpu. In Node, use selectBackend from
  * '@natgrad/backends/node', which also finds tfjs-node and Dawn (npm webgpu) and imports them.
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {

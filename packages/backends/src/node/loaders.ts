@@ -127,9 +127,13 @@ const wasmLoader: BackendLoader = async ({ env }) => {
   };
 };
 
+const webglLoader: BackendLoader = async () =>
+  unavailable("WebGL runs in browsers only (Node has no WebGL context; here use webgpu, tensorflow or wasm)");
+
 export const nodeLoaders: Readonly<Record<BackendName, BackendLoader>> = {
   'tensorflow-gpu': tfjsNodeLoader('@tensorflow/tfjs-node-gpu'),
   webgpu: webgpuLoader,
+  webgl: webglLoader,
   tensorflow: tfjsNodeLoader('@tensorflow/tfjs-node'),
   wasm: wasmLoader,
   cpu: cpuLoader,

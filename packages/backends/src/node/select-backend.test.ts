@@ -68,11 +68,13 @@ describe('selectBackend with simulated installations', () => {
     expect(selection.attempts.map((a) => [a.name, a.available])).toEqual([
       ['tensorflow-gpu', false],
       ['webgpu', false],
+      ['webgl', false],
       ['tensorflow', false],
       ['wasm', true],
     ]);
     expect(selection.attempts[0].reason).toBe('@tensorflow/tfjs-node-gpu is not installed');
     expect(selection.attempts[1].reason).toBe('webgpu is not installed');
+    expect(selection.attempts[2].reason).toMatch(/WebGL runs in browsers only/);
     expect(selection.reason).toMatch(/SIMD (on|off)/);
     // Picking wasm installs the training kernels.
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
