@@ -70,6 +70,14 @@ export interface Communicator {
   barrier(): Promise<void>;
 
   /**
+   * Optional, not collective: this rank failed and the job cannot continue (its peers would wait
+   * for it forever). Breaks the job the way MPI_Abort does: every pending and later call of every
+   * rank rejects with COMMUNICATION_FAILED (in-process), or the launcher ends every process (MPI).
+   * The trainer calls it when a distributed step fails on this rank.
+   */
+  abort?(reason: string): void;
+
+  /**
    * Releases this communicator (a split one) or, on the world communicator, shuts the engine down
    * (MPI_Finalize). Idempotent. No other call is allowed afterwards (NatgradError 'DISPOSED').
    */

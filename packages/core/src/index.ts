@@ -12,6 +12,8 @@ export type {
   MemoryReport,
 } from './curvature';
 export type { Communicator, ReduceOp } from './communicator';
+export { createInProcessGroup } from './in-process-group';
+export type { InProcessGroupOptions } from './in-process-group';
 export type { DampingObservation, DampingSchedule } from './damping';
 export { NatgradError, describeValue } from './errors';
 export type { NatgradErrorCode, NatgradErrorDetails } from './errors';
