@@ -1,18 +1,17 @@
 /**
- * The `natgrad` command line: subcommand dispatch and error reporting. A NatgradError (bad flag,
- * missing dataset, unavailable backend...) is printed as its message only (no stack trace), and
- * under --json also as one {"event":"error"} line on stdout; exit status 2 for usage errors, 1 for
- * other failures. NATGRAD_DEBUG=1 adds stack traces.
+ * The `natgrad` command line: subcommand dispatch and error reporting (commands/report.ts). A
+ * NatgradError (bad flag, missing dataset, unavailable backend...) is printed as its message only
+ * (no stack trace), and under --json also as one {"event":"error"} line on stdout; exit status 2
+ * for usage errors, 1 for other failures. NATGRAD_DEBUG=1 adds stack traces.
  */
-import { NatgradError } from '@natgrad/core';
 import * as tf from '@tensorflow/tfjs';
 import { benchCommand } from './commands/bench';
 import { bundleCommand } from './commands/bundle';
 import { compareCommand } from './commands/compare';
 import { USAGE, helpCommand, unknownCommand } from './commands/help';
 import type { Output } from './commands/output';
+import { report } from './commands/report';
 import { trainCommand } from './commands/train';
-import { FlagError } from './flags/flag-error';
 
 export { USAGE } from './commands/help';
 
@@ -40,17 +39,4 @@ export async function main(argv: string[], out: Output): Promise<number> {
   } catch (error) {
     return report(error, out, rest.includes('--json'));
   }
-}
-
-function report(error: unknown, out: Output, json: boolean): number {
-  const debug = process.env.NATGRAD_DEBUG === '1';
-  if (error instanceof NatgradError) {
-    out.stderr(`natgrad: ${error.message}\n${debug && error.stack ? `${error.stack}\n` : ''}`);
-    if (json) out.stdout(`${JSON.stringify({ event: 'error', code: error.code, message: error.message, expected: error.expected, received: error.received, fix: error.fix })}\n`);
-    return error instanceof FlagError ? 2 : 1;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  out.stderr(`natgrad: ${message}\n${debug && error instanceof Error ? `${error.stack}\n` : '(set NATGRAD_DEBUG=1 for a stack trace)\n'}`);
-  if (json) out.stdout(`${JSON.stringify({ event: 'error', code: 'INTERNAL', message })}\n`);
-  return 1;
 }

@@ -20,11 +20,14 @@ export const DAMPING_SCHEDULES = ['constant', 'levenberg-marquardt', 'exponentia
 export const FISHER_TYPES = ['sampled', 'empirical'] as const;
 export const STATISTICS_WORKER_MODES = ['auto', 'on', 'off'] as const;
 export const BACKENDS = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** How the process joins a distributed job: auto (MPI when started by mpirun/mpiexec/srun), mpi, off. */
+export const DISTRIBUTED_MODES = ['auto', 'mpi', 'off'] as const;
 
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 export type CurvatureName = (typeof CURVATURES)[number];
 export type ProjectionName = (typeof PROJECTIONS)[number];
 export type BackendName = (typeof BACKENDS)[number];
+export type DistributedMode = (typeof DISTRIBUTED_MODES)[number];
 
 /** Everything a training run depends on; written verbatim to the run folder's config.json. */
 export interface TrainConfig {
@@ -65,6 +68,8 @@ export interface TrainInvocation {
   resume: string | null;
   json: boolean;
   help: boolean;
+  /** --distributed: how this process joins a job of several ranks (not part of the run's config). */
+  distributed: DistributedMode;
   /** Flags the user actually passed (a resumed run may only change some of them). */
   explicit: Set<string>;
 }
@@ -79,7 +84,7 @@ type Kind =
 interface FlagSpec {
   kind: Kind;
   help: string;
-  key: keyof TrainConfig | 'resume' | 'json' | 'help';
+  key: keyof TrainConfig | 'resume' | 'json' | 'help' | 'distributed';
 }
 
 /**
@@ -129,13 +134,18 @@ export const TRAIN_FLAGS: Record<string, FlagSpec> = {
   'test-size': { key: 'testSize', kind: { type: 'int', min: 1 }, help: 'use a seeded subset of this many test examples' },
   name: { key: 'name', kind: { type: 'string' }, help: 'run name (default <dataset>-<model>-<optimizer>)' },
   'runs-dir': { key: 'runsDir', kind: { type: 'string' }, help: 'parent folder of run folders (default ./runs)' },
+  distributed: {
+    key: 'distributed',
+    kind: { type: 'enum', values: DISTRIBUTED_MODES },
+    help: 'data-parallel ranks over MPI (default auto: on when started by mpirun, mpiexec or srun; off: one process); docs/distributed.md',
+  },
   resume: { key: 'resume', kind: { type: 'string' }, help: 'continue the run in this folder from its checkpoint' },
   json: { key: 'json', kind: { type: 'boolean' }, help: 'print JSON lines (one per event) on stdout instead of text' },
   help: { key: 'help', kind: { type: 'boolean' }, help: 'show this help' },
 };
 
 /** Flags a resumed run may change; the rest come from its config.json. */
-export const RESUMABLE_FLAGS = new Set(['epochs', 'backend', 'statistics-worker', 'json', 'target-accuracy', 'resume', 'help']);
+export const RESUMABLE_FLAGS = new Set(['epochs', 'backend', 'statistics-worker', 'json', 'target-accuracy', 'resume', 'help', 'distributed']);
 
 function describeKind(kind: Kind): string {
   switch (kind.type) {
@@ -309,6 +319,7 @@ export function parseTrainFlags(argv: string[], options: ParseOptions = {}): Tra
     resume: (values.resume as string | undefined) ?? null,
     json: values.json === true,
     help: values.help === true,
+    distributed: (values.distributed as DistributedMode | undefined) ?? 'auto',
     explicit,
   };
 }

@@ -59,7 +59,7 @@ function refuseChangedFlags(flags: TrainInvocation): void {
   if (changed.length > 0) {
     throw new FlagError(
       'train',
-      changed.map((flag) => ({ flag, message: `cannot be changed when resuming (the run's config.json fixes it); with --resume only --epochs, --backend, --statistics-worker, --target-accuracy and --json are allowed` })),
+      changed.map((flag) => ({ flag, message: `cannot be changed when resuming (the run's config.json fixes it); with --resume only --epochs, --backend, --statistics-worker, --target-accuracy, --distributed and --json are allowed` })),
     );
   }
 }

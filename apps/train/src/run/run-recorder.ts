@@ -8,6 +8,11 @@
  * metrics and summary.json; an epoch that skipped most of its steps prints a warning; an epoch that
  * skipped every step, or ended with a non-finite train or test loss, is not checkpointed and stops
  * the run with status "diverged" (natgrad train exits 3).
+ *
+ * In a distributed run every rank has a recorder: rank 0's writes the run folder (role 'writer'),
+ * the others' ('follower') make the same collective calls at the same points (the evaluation's
+ * reductions, the checkpoint's gather of the curvature shards) and write nothing; `agree` makes the
+ * verdict on each epoch the job's, so no rank stops while another goes on into the next step.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +31,8 @@ export type Emit = (event: Record<string, unknown>, text: string | null) => void
 export interface RecorderOptions {
   trainer: Trainer;
   paths: RunPaths;
-  lock: RunLock;
+  /** The run folder's lock; null on a follower, which never writes. */
+  lock: RunLock | null;
   epochs: number;
   stepsPerEpoch: number;
   targetAccuracy: number | null;
@@ -46,6 +52,13 @@ export interface RecorderOptions {
   warn: (event: Record<string, unknown>, text: string) => void;
   /** Told after each checkpoint, so an interrupt names the epoch it resumes from. */
   onCheckpoint?: (epoch: number) => void;
+  /** 'writer' (default) writes the run folder; 'follower' (ranks other than 0) only takes part. */
+  role?: 'writer' | 'follower';
+  /**
+   * Collective: each rank's "this epoch stopped the run" in, whether any rank's did out. Absent in
+   * a single process.
+   */
+  agree?: (stalled: boolean) => Promise<boolean>;
 }
 
 /** Why a run stopped making progress, or null. */
@@ -158,24 +171,28 @@ export class RunRecorder implements TrainerCallbacks {
       damping: logs?.damping ?? this.damping,
     };
     let stalled = divergence(record, skipped, o.stepsPerEpoch);
-    // Nothing is written by a process that lost the run folder to another writer.
-    o.lock.verify();
+    const writer = o.role !== 'follower';
     this.records.push(record);
-    appendMetrics(o.paths.metrics, record);
-    writeMetricsCsv(o.paths.csv, this.records);
-    const svg = await renderRunPlot(this.records, o.plotTitle);
-    writeFileSync(o.paths.plotSvg, svg);
-    try {
-      writeFileSync(o.paths.plotPng, await svgToPng(svg));
-    } catch {
-      // The PNG is optional (resvg's native binding is not part of the bundle); plot.svg is written.
+    if (writer) {
+      // Nothing is written by a process that lost the run folder to another writer.
+      o.lock?.verify();
+      appendMetrics(o.paths.metrics, record);
+      writeMetricsCsv(o.paths.csv, this.records);
+      const svg = await renderRunPlot(this.records, o.plotTitle);
+      writeFileSync(o.paths.plotSvg, svg);
+      try {
+        writeFileSync(o.paths.plotPng, await svgToPng(svg));
+      } catch {
+        // The PNG is optional (resvg's native binding is not part of the bundle); plot.svg is written.
+      }
     }
     if (stalled === null) {
       const isBest = this.best === null || test.accuracy > this.best.testAccuracy;
       const best = isBest ? { epoch, testAccuracy: test.accuracy } : this.best;
       const progress: RunProgress = { epoch, step: o.trainer.stepCount, best };
       try {
-        await saveRun(o.trainer, o.paths.checkpoint, progress, isBest, () => o.onCheckpoint?.(epoch));
+        // On a follower this is only its part of the collective checkpoint (nothing is written).
+        await saveRun(o.trainer, o.paths.checkpoint, progress, isBest, () => o.onCheckpoint?.(epoch), writer);
       } catch (err) {
         // The trainer refuses to save non-finite state: that is divergence too, with the tensors named.
         if (!(err instanceof NatgradError) || err.code !== 'NON_FINITE_INPUT') throw err;
@@ -183,8 +200,14 @@ export class RunRecorder implements TrainerCallbacks {
       }
       if (stalled === null) {
         this.best = best;
-        writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, elapsedSeconds: this.elapsed, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
+        if (writer) {
+          writeTextAtomic(join(o.paths.checkpoint, PROGRESS_MIRROR_FILE), `${JSON.stringify({ ...progress, elapsedSeconds: this.elapsed, note: `a copy of the progress stored inside ${CHECKPOINT_FILE}; natgrad never reads this file` })}\n`);
+        }
       }
+    }
+    // Every rank stops after the same epoch: one whose state failed a check stops them all.
+    if (o.agree !== undefined && (await o.agree(stalled !== null)) && stalled === null) {
+      stalled = 'another rank found its state non-finite (its error names the tensors)';
     }
     const health = skipped > 0 ? `  skipped ${skipped}/${o.stepsPerEpoch} steps${record.damping === null ? '' : `, damping raised ${boosts}x`}` : '';
     o.emit(
@@ -232,7 +255,8 @@ export class RunRecorder implements TrainerCallbacks {
       targetAccuracy: o.targetAccuracy,
       targetReached: this.targetHit,
     };
-    o.lock.verify();
+    if (o.role === 'follower') return summary;
+    o.lock?.verify();
     writeTextAtomic(o.paths.summary, `${JSON.stringify(summary, null, 2)}\n`);
     return summary;
   }

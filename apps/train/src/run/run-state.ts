@@ -94,19 +94,51 @@ export async function restoreRun(trainer: Trainer, checkpointDir: string, expect
 }
 
 /**
+ * restoreRun for the ranks of a distributed run: the restore is collective (rank 0 passes the
+ * checkpoint's bytes, which it read and validated, the other ranks null and receive them), and
+ * every rank checks the restored state against the progress rank 0 read. Errors name the file.
+ */
+export async function restoreRunCollective(trainer: Trainer, checkpointDir: string, bytes: Uint8Array | null, expected: RunProgress): Promise<void> {
+  const file = join(checkpointDir, CHECKPOINT_FILE);
+  let record: JsonValue;
+  try {
+    // Ranks other than 0 pass null: the trainer's collective restore broadcasts rank 0's bytes.
+    record = await trainer.restoreCheckpoint(bytes as Uint8Array);
+  } catch (err) {
+    if (!(err instanceof NatgradError) || err.message.includes(file)) throw err;
+    throw new NatgradError(err.code, `${file}: ${err.message.split('\n')[0]}`, { expected: err.expected, received: err.received, fix: err.fix, cause: err });
+  }
+  const restored = validateProgress(file, record);
+  if (JSON.stringify(restored) !== JSON.stringify(expected) || trainer.epoch !== restored.epoch || trainer.stepCount !== restored.step) {
+    throw new NatgradError('CHECKPOINT_MISMATCH', `${file} changed while it was being resumed, or its progress disagrees with its trainer state.`, {
+      expected: `epoch ${expected.epoch}, step ${expected.step}`,
+      received: `progress epoch ${restored.epoch}, step ${restored.step}; trainer epoch ${trainer.epoch}, step ${trainer.stepCount}`,
+      fix: 'make sure no other process writes the run folder, then resume again',
+    });
+  }
+}
+
+/**
  * Writes best.ckpt (when `isBest`) and then trainer.ckpt, with the progress inside, each atomically.
  * `saved` runs as soon as trainer.ckpt is in place, so an interrupt from then on names the new epoch.
+ * The trainer's bytes are made once and written to both files. With `write` false (the ranks other
+ * than 0 of a distributed run) only the bytes are made: in a distributed trainer that call is
+ * collective (it gathers the curvature shards), so every rank makes it, and only rank 0 writes.
  */
-export async function saveRun(trainer: Trainer, checkpointDir: string, progress: RunProgress, isBest: boolean, saved: () => void = () => {}): Promise<void> {
+export async function saveRun(trainer: Trainer, checkpointDir: string, progress: RunProgress, isBest: boolean, saved: () => void = () => {}, write = true): Promise<void> {
   const record = progress as unknown as JsonValue;
+  const bytes = await trainer.toCheckpointBytes({ progress: record });
+  if (!write) return;
+  // saveCheckpoint's atomic write (temp, fsync, rename, stale temps removed) of bytes made once.
+  const made = { toCheckpointBytes: async () => bytes, restoreCheckpoint: (b: Uint8Array) => trainer.restoreCheckpoint(b) };
   mkdirSync(checkpointDir, { recursive: true });
   // best.ckpt first: once trainer.ckpt's progress names this epoch as the best, best.ckpt must
   // already hold it. The other order let a kill between the two renames leave best.ckpt an epoch
   // behind the best epoch the resumed run believed it had (found by the fault-injection suite).
   // A kill after best.ckpt but before trainer.ckpt redoes this epoch on resume, which writes the
   // same bytes again (training is deterministic).
-  if (isBest) await saveCheckpoint(trainer, join(checkpointDir, BEST_CHECKPOINT_FILE), { progress: record });
-  await saveCheckpoint(trainer, join(checkpointDir, CHECKPOINT_FILE), { progress: record });
+  if (isBest) await saveCheckpoint(made, join(checkpointDir, BEST_CHECKPOINT_FILE));
+  await saveCheckpoint(made, join(checkpointDir, CHECKPOINT_FILE));
   saved();
 }
 

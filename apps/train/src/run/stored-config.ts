@@ -14,7 +14,7 @@ const OPTIONAL_KEYS = new Set<string>(['width', 'statisticsWorker']);
 /** Keys whose "not set" is stored as null. */
 const NULLABLE_KEYS = new Set<string>(['dataDir', 'width', 'targetAccuracy', 'trainSize', 'testSize']);
 /** Flags that are not part of a stored config, or whose stored value is not used at resume. */
-const NOT_STORED = new Set<string>(['resume', 'json', 'help']);
+const NOT_STORED = new Set<string>(['resume', 'json', 'help', 'distributed']);
 
 function problem(file: string, problems: string[]): NatgradError {
   return new NatgradError('INVALID_ARGUMENT', `Invalid ${file}: ${problems.join('; ')}.`, {
