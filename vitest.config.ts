@@ -7,6 +7,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['natgrad-source'] } },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**', '**/*.mpi.test.ts'],
     setupFiles: ['./test/setup-backend.ts'],
     pool: 'forks',
     testTimeout: 120_000,

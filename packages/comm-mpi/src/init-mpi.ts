@@ -11,9 +11,9 @@
  * caller receives ordinary (non-shared) arrays that TextDecoder, Buffer and tfjs accept as they are.
  *
  * Lifetime: dispose() of the world communicator calls MPI_Finalize and ends the thread. A process
- * that forgets it still finalizes in its 'exit' handler (blocking up to 60 s on Atomics.wait, the
- * only way an exit handler can wait), because a rank that exits without MPI_Finalize makes the
- * launcher fail the whole job. The thread is unref'ed while idle, so MPI never keeps a finished
+ * that forgets it and exits with code 0 still finalizes in its 'exit' handler (blocking up to 60 s
+ * on Atomics.wait, the only way an exit handler can wait), because a rank that exits without
+ * MPI_Finalize makes the launcher fail the whole job; one that exits with an error does not wait. The thread is unref'ed while idle, so MPI never keeps a finished
  * process alive, and ref'ed while a call is in flight, so awaiting one keeps it alive.
  *
  * A peer that dies is the launcher's to handle: mpirun/mpiexec/srun kill the remaining ranks, so a
@@ -86,7 +86,7 @@ class MpiEngine {
   private nextId = 1;
   private failure: NatgradError | null = null;
   finalized = false;
-  private readonly onExit = () => this.finalizeAtExit();
+  private readonly onExit = (code: number) => this.finalizeAtExit(code);
 
   constructor(
     private readonly worker: Worker,
@@ -155,9 +155,14 @@ class MpiEngine {
     process.off('exit', this.onExit);
   }
 
-  /** Synchronous: an 'exit' handler cannot await, so it blocks until the thread has finalized. */
-  private finalizeAtExit(): void {
-    if (this.finalized || this.failure !== null) return;
+  /**
+   * Synchronous: an 'exit' handler cannot await, so it blocks until the thread has finalized. Only
+   * on a clean exit: a rank that fails (an exception, a non-zero exit code) must not wait in
+   * MPI_Finalize for peers that may be stuck in a collective it will never join; it exits at once,
+   * without finalizing, and the launcher then fails and ends the whole job.
+   */
+  private finalizeAtExit(code: number): void {
+    if (this.finalized || this.failure !== null || code !== 0) return;
     this.finalized = true;
     processFinalized = true;
     this.worker.postMessage({ op: 'finalize', id: 0 });
