@@ -18,7 +18,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 function cell(over: Partial<CellResult>): CellResult {
   return {
     id: 'x', model: 'mlp', batch: 64, optimizer: 'fop', gridIndex: 0, lr: 0.1, damping: 0.01, seed: 1, inverseEvery: 1, target: 0.5,
-    epochsToTarget: null, secondsToTarget: null, bestAccuracy: 0.4, finalAccuracy: 0.4, trainingSeconds: 1, wallSeconds: 1, error: null, records: [],
+    epochsToTarget: null, stepsToTarget: null, secondsToTarget: null, bestAccuracy: 0.4, finalAccuracy: 0.4, trainingSeconds: 1, wallSeconds: 1, error: null, records: [],
+    skippedSteps: 0, diverged: false, fopBeta: null, fopEta: null, fopSteps: 0,
     ...over,
   };
 }
@@ -81,7 +82,8 @@ describe('natgrad bench study', () => {
     for (const preset of Object.values(STUDY_PRESETS)) {
       const cells = expandCells(preset, (m) => m.trainSize ?? 60000);
       for (const m of preset.models) {
-        const counts = preset.optimizers.map((o) => cells.filter((c) => c.model === m && c.optimizer === o).length);
+        // Grid points per optimizer (a damping axis crosses them; it does not add lr points).
+        const counts = preset.optimizers.map((o) => new Set(cells.filter((c) => c.model === m && c.optimizer === o).map((c) => c.gridIndex)).size);
         expect(new Set(counts).size).toBe(1);
       }
       expect(new Set(cells.map((c) => c.id)).size).toBe(cells.length);
