@@ -1,6 +1,7 @@
-import { createInProcessGroup, NatgradError } from '@natgrad/core';
+import { createInProcessGroup } from '@natgrad/core';
 import { describe, expect, it } from 'vitest';
 import { FlagError } from '../flags/flag-error';
+import { RunLockedError } from '../run/run-lock';
 import { PeerFailedError, broadcastJson, checkSameArguments, differentArgumentsError, exitStatusOf, isAgreed, together } from './agreement';
 
 describe('together', () => {
@@ -30,7 +31,7 @@ describe('together', () => {
 
   it('takes the highest status when ranks fail differently (a locked run folder is 4)', async () => {
     const world = createInProcessGroup(2, { timeoutMs: 5000 });
-    const locked = Object.assign(new NatgradError('RUN_LOCKED', 'in use', { expected: 'a', received: 'b', fix: 'c' }), { exitCode: 4 });
+    const locked = new RunLockedError('Run folder in use.', { expected: 'no other owner', received: 'pid 1', fix: 'wait' });
     const results = await Promise.allSettled(
       world.map((c) =>
         together(c, 'opening', () => {
