@@ -8,7 +8,8 @@
  * Modes: collectives (every call of the contract, argument errors, MPI errors, dispose), kill (rank 1
  * SIGKILLs itself while the others are inside a collective), responsive (rank 0 counts timer ticks
  * while awaiting a collective that the other ranks join 1.5 s late), forget-dispose (never disposes:
- * finalized by the exit handler), bench (all-reduce latency, scripts/mpi/bench-allreduce.sh).
+ * finalized by the exit handler), singleton (no launcher: a 1-rank world), bench (all-reduce
+ * latency, scripts/mpi/bench-allreduce.sh). NATGRAD_MPI_LIBRARY is passed to initMpi({ library }).
  */
 import { strict as assert } from 'node:assert';
 import { type Communicator, NatgradError } from '@natgrad/core';
@@ -191,6 +192,19 @@ async function forgetDispose(comm: Communicator): Promise<void> {
   // No dispose(): the 'exit' handler finalizes, or the launcher would fail the job.
 }
 
+async function singleton(comm: Communicator): Promise<void> {
+  // Started without a launcher: MPI runs as a 1-rank world, every collective the identity.
+  assert.equal(comm.size, 1);
+  assert.equal(comm.rank, 0);
+  assert.deepEqual(Array.from(await comm.allreduce(Float32Array.of(1, 2))), [1, 2]);
+  const self = await comm.split(0, 0);
+  assert.equal(self.size, 1);
+  assert.deepEqual(Array.from(await self.allgatherv(Float32Array.of(3), [1])), [3]);
+  assert.deepEqual(Array.from(await comm.broadcastBytes(Uint8Array.of(9, 8), 0)), [9, 8]);
+  await self.dispose();
+  await comm.dispose();
+}
+
 async function bench(comm: Communicator): Promise<void> {
   const n = Number(process.env.BENCH_FLOATS ?? 535_818);
   const repeats = Number(process.env.BENCH_REPEATS ?? 200);
@@ -211,8 +225,8 @@ async function bench(comm: Communicator): Promise<void> {
   await comm.dispose();
 }
 
-const comm = await initMpi();
-const run = { collectives, kill, responsive, 'forget-dispose': forgetDispose, bench }[mode];
+const comm = await initMpi({ library: process.env.NATGRAD_MPI_LIBRARY ?? 'auto' });
+const run = { collectives, kill, responsive, 'forget-dispose': forgetDispose, singleton, bench }[mode];
 if (run === undefined) throw new Error(`unknown mode ${mode}`);
 await run(comm);
 console.log(`rank ${comm.rank}/${comm.size} ok ${mode}`);

@@ -47,6 +47,24 @@ function runJob(flavor: 'openmpi' | 'mpich', np: number, mode: string, limitMs: 
   });
 }
 
+/** One process without a launcher, with initMpi({ library: flavor }). */
+function runAlone(flavor: 'openmpi' | 'mpich', mode: string, limitMs: number): Promise<Job> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--conditions=natgrad-source', '--import', 'tsx', RANK_SCRIPT, mode], {
+      cwd: ROOT,
+      env: { ...process.env, NATGRAD_MPI_LIBRARY: flavor },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: limitMs,
+      killSignal: 'SIGKILL',
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('close', (code, signal) => resolve({ code, signal, output, seconds: (performance.now() - started) / 1000, timedOut: signal === 'SIGKILL' }));
+  });
+}
+
 function okLines(output: string, mode: string): string[] {
   return output.split('\n').filter((line) => new RegExp(`^rank \\d+/\\d+ ok ${mode}$`).test(line));
 }
@@ -61,6 +79,12 @@ for (const flavor of ['openmpi', 'mpich'] as const) {
         expect(okLines(job.output, 'collectives')).toHaveLength(np);
       });
     }
+
+    it('runs as a 1-rank world without a launcher', async () => {
+      const job = await runAlone(flavor, 'singleton', 120_000);
+      expect(job.code, job.output).toBe(0);
+      expect(okLines(job.output, 'singleton')).toEqual(['rank 0/1 ok singleton']);
+    });
 
     it('keeps the event loop running while a collective waits for late ranks', async () => {
       const job = await runJob(flavor, 2, 'responsive', 120_000);
