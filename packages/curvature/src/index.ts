@@ -4,7 +4,7 @@
  */
 export { DiagonalEstimator, diagonal } from './diagonal/index';
 export type { DiagonalMode, DiagonalOptions } from './diagonal/index';
-export { KfacEstimator, convGeometry, extractPatches, kfac } from './kfac/index';
+export { KfacEstimator, batchFactors, convGeometry, extractPatches, kfac } from './kfac/index';
 export type { ConvGeometry, DampingMode, EigenInverse, KfacBlockInverse, KfacOptions, KfacSlot, LinalgMethod, PiInverse, WorkerSlot } from './kfac/index';
 export type { DiagonalSlot } from './diagonal/index';
 export { EmaCurvatureEstimator } from './shared/ema-curvature-estimator';

@@ -65,7 +65,7 @@ function cases(): Case[] {
   const add = (preset: PresetName, cadence: string, options: Record<string, unknown>, suffix = '') => {
     const label = `${preset}${suffix}`;
     if (only.length > 0 && !only.includes(preset)) return;
-    out.push({ label, preset, cadence, options, totals: [], phases: { forwardBackward: 0, statistics: 0, inverses: 0, projection: 0, update: 0, adapt: 0 }, syncs: 0 });
+    out.push({ label, preset, cadence, options, totals: [], phases: { forwardBackward: 0, statistics: 0, inverses: 0, projection: 0, update: 0, adapt: 0, communication: 0 }, syncs: 0 });
   };
   add('sgd', '-', {});
   add('adamw', '-', {});

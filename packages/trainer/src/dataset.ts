@@ -41,6 +41,21 @@ export function trimBatch(x: tf.Tensor, y: tf.Tensor, multiple: number): Batch {
   return { x: tf.slice(x, 0, keep), y: tf.slice(y, 0, keep), dropped: n - keep };
 }
 
+/**
+ * This rank's contiguous part `rank` of `size` equal parts of a global batch (distributed training:
+ * every rank iterates the same global batches and trains on its own part). The global batch has
+ * been trimmed to a multiple of `size`; it is disposed and the shard returned in its place.
+ */
+export function shardBatch(batch: Batch, rank: number, size: number): Batch {
+  const n = batch.x.shape[0];
+  const m = n / size;
+  try {
+    return { x: tf.slice(batch.x, rank * m, m), y: tf.slice(batch.y, rank * m, m), dropped: batch.dropped };
+  } finally {
+    tf.dispose([batch.x, batch.y]);
+  }
+}
+
 /** Batches of (x, y) in a seeded random (or the given) order. The caller disposes each batch. */
 export function* tensorBatches(x: tf.Tensor, y: tf.Tensor, batchSize: number, multiple: number, rng: Rng | null): Generator<Batch> {
   const n = x.shape[0];

@@ -6,6 +6,7 @@
  */
 export { Trainer } from './trainer';
 export type { Composition, TrainerConfig } from './trainer-config';
+export type { DistributedInfo } from './trainer';
 export type { FitDatasetOptions, FitOptions, History, Logs, TrainerCallbacks } from './fit-loop';
 export type { StepResult } from './step';
 export { adamw, diagonal, diagonalFop, fop, kfac, presets, sgd } from './presets';

@@ -6,6 +6,7 @@
  */
 import * as tf from './tf';
 import { type LayerCapture, type ParamMap, type ProjectionDiagnostics, sumTensors } from '@natgrad/core';
+import type { StepScalars } from './non-finite-guard';
 import type { PhaseTimings } from './timings';
 
 export interface StepResult {
@@ -29,6 +30,26 @@ export interface StepResult {
   inversesRefreshed: boolean;
   diagnostics: Record<string, ProjectionDiagnostics>;
   timings: PhaseTimings;
+}
+
+/** What a step knows before its phases run. */
+export interface StepInputs {
+  stepIndex: number;
+  batchSize: number;
+  damping: number | null;
+  learningRate: number;
+  seeds: number[];
+}
+
+/** What the phases before the update decided, and the step's one host read. */
+export interface StepOutcome {
+  skipped: boolean;
+  statisticsUpdated: boolean;
+  inversesRefreshed: boolean;
+  diagnostics: Record<string, ProjectionDiagnostics>;
+  scalars: StepScalars;
+  /** The mean gradient's norm before clipping, when clipping ran (owned by the step's tensors). */
+  clippedNorm: tf.Scalar | null;
 }
 
 /** k equal, disjoint, contiguous sub-batches (the caller has checked divisibility). */

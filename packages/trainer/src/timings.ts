@@ -3,15 +3,17 @@
  * calls that launch them; on the synchronous cpu and wasm backends that is the compute time of the
  * phase, while on asynchronous backends (webgl, webgpu) work queued in one phase may finish in a
  * later one, so only the step total is exact there (the trainer adds no extra syncs to keep the
- * step fast). 'adapt' is the extra forward pass of Levenberg-Marquardt damping.
+ * step fast). 'adapt' is the extra forward pass of Levenberg-Marquardt damping. 'communication'
+ * (distributed training only; 0 otherwise) is the time spent in collectives, including the device
+ * reads that pack their messages and the wait for the slowest rank.
  */
 
-export const PHASES = ['forwardBackward', 'statistics', 'inverses', 'projection', 'update', 'adapt'] as const;
+export const PHASES = ['forwardBackward', 'statistics', 'inverses', 'projection', 'update', 'adapt', 'communication'] as const;
 export type Phase = (typeof PHASES)[number];
 export type PhaseTimings = Record<Phase, number> & { total: number };
 
 export function emptyTimings(): PhaseTimings {
-  return { forwardBackward: 0, statistics: 0, inverses: 0, projection: 0, update: 0, adapt: 0, total: 0 };
+  return { forwardBackward: 0, statistics: 0, inverses: 0, projection: 0, update: 0, adapt: 0, communication: 0, total: 0 };
 }
 
 /** Accumulates phase durations (ms) of one step. */

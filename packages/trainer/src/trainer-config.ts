@@ -5,6 +5,7 @@
  */
 import * as tf from './tf';
 import {
+  type Communicator,
   type CurvatureEstimator,
   type DampingSchedule,
   type LossFunction,
@@ -52,6 +53,18 @@ export interface TrainerConfig extends Composition {
   metrics?: readonly 'accuracy'[];
   /** Options of the layer capture. */
   capture?: CaptureOptions;
+  /**
+   * The world communicator of a distributed job (@natgrad/comm-mpi's initMpi(), or
+   * createInProcessGroup() from @natgrad/core). Absent or of size 1: single-process training,
+   * exactly as without it. Otherwise every rank builds its Trainer with the same configuration,
+   * step() receives this rank's shard of the batch, and the ranks take identical steps (arXiv
+   * 2508.13898, Algorithm 1; docs/algorithms/distributed-fop.md). FOP needs an even size.
+   */
+  communicator?: Communicator;
+  /**
+   * Distributed mode: verifyReplicas() runs every `verifyEvery` steps (default 100; 0 turns it off).
+   */
+  verifyEvery?: number;
 }
 
 /** A composition with its defaults filled in and every value checked. */

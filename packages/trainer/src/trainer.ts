@@ -18,7 +18,6 @@ import {
   type JsonValue,
   type LossFunction,
   NatgradError,
-  type ProjectionDiagnostics,
   type ProjectionStrategy,
   type ScheduleFn,
   type UpdateRule,
@@ -30,44 +29,42 @@ import { CHECKPOINT_VERSION } from './checkpoint-format';
 import { globalNorm, unclip } from './clipping';
 import { CurvatureCadence, finishPendingRefresh, foldStatistics, statisticsInputsFinite } from './curvature-cadence';
 import { adaptationDue, applyWithAdaptation } from './damping-adaptation';
-import { type Batch, checkXY, disposeElement, elementXY, tensorBatches, trimBatch } from './dataset';
+import { type Batch, checkXY, disposeElement, elementXY, shardBatch, tensorBatches, trimBatch } from './dataset';
 import { type Evaluated, evaluateDataset, evaluateTensors, evaluateValidation } from './evaluate';
 import { type FitDatasetOptions, type FitOptions, type History, type Logs, type TrainerCallbacks, runEpochs } from './fit-loop';
 import { resolveLoss } from './losses/index';
 import type { ReduceLROnPlateau } from './lr-schedules';
-import { NON_FINITE_SCALARS, NonTrainableSnapshot, type StepScalars, isNonFiniteInput, readStepScalars } from './non-finite-guard';
+import { NON_FINITE_SCALARS, NonTrainableSnapshot, isNonFiniteInput, readStepScalars } from './non-finite-guard';
 import { projectGradients } from './projection-phase';
 import { Rng } from './rng';
-import { type StepResult, allFinite } from './step';
+import { type StepInputs, type StepOutcome, type StepResult, allFinite } from './step';
 import { StepTensors } from './step-tensors';
 import { checkSplittable, correctInBatch, forwardBackward, meanLoss } from './sub-batches';
 import { PhaseTimer, type PhaseTimings, accumulate, emptyTimings } from './timings';
 import { type CheckpointOptions, type CheckpointSubject, readTrainerCheckpoint, writeTrainerCheckpoint } from './trainer-checkpoint';
 import { type Composition, type TrainerConfig, checkFisherSupport, positiveInteger, resolveComposition } from './trainer-config';
+import { ShardedCurvature } from './distributed/curvature-shard';
+import { applyWithAdaptationDistributed } from './distributed/distributed-adaptation';
+import { computeDistributedStep } from './distributed/distributed-step';
+import { ReplicaGroup, hashString } from './distributed/replica-group';
+import { checkCommunicator, checkDistributedComposition, usesParityGroups, verifyInterval } from './distributed/setup';
+import { factorSizes } from '@natgrad/core';
 
 // Trainer's own types, importable beside it (presets.ts builds a Composition).
 export type { Composition, TrainerConfig } from './trainer-config';
 export type { FitDatasetOptions, FitOptions, History, Logs, TrainerCallbacks } from './fit-loop';
 export type { StepResult } from './step';
 
-/** What a step knows before its phases run. */
-interface StepInputs {
-  stepIndex: number;
-  batchSize: number;
-  damping: number | null;
-  learningRate: number;
-  seeds: number[];
-}
-
-/** What the phases before the update decided, and the step's one host read. */
-interface StepOutcome {
-  skipped: boolean;
-  statisticsUpdated: boolean;
-  inversesRefreshed: boolean;
-  diagnostics: Record<string, ProjectionDiagnostics>;
-  scalars: StepScalars;
-  /** The mean gradient's norm before clipping, when clipping ran (owned by the step's tensors). */
-  clippedNorm: tf.Scalar | null;
+/** Where this trainer sits in a distributed job (Trainer.distributed). */
+export interface DistributedInfo {
+  rank: number;
+  size: number;
+  /** The communicator's engine, e.g. 'in-process', 'Open MPI 4.1.4'. */
+  engine: string;
+  /** owners[i]: the rank that owns curvature layer i (capture order); [] without curvature. */
+  owners: readonly number[];
+  /** Steps between replica checks (0: off). */
+  verifyEvery: number;
 }
 
 export class Trainer {
@@ -100,6 +97,11 @@ export class Trainer {
   private readonly inStep = new CallGuard();
   private readonly _totalTimings: PhaseTimings = emptyTimings();
   private _lastTimings: PhaseTimings = emptyTimings();
+  /** Distributed mode (a communicator of size > 1): the collectives, the owner map, the sharded curvature state. */
+  private readonly group: ReplicaGroup | null = null;
+  private readonly shard: ShardedCurvature | null = null;
+  private readonly verifyEvery: number = 0;
+  private readonly configText: string = '';
 
   constructor(config: TrainerConfig) {
     const c = resolveComposition(config);
@@ -120,8 +122,33 @@ export class Trainer {
     this.loss = resolveLoss(config.loss, { outputActivation: this.capture.outputActivation });
     checkFisherSupport(this.curvature, this.loss);
     this.evaluation = { capture: this.capture, loss: this.loss, accuracy: this.accuracy };
-    this.curvature?.init(this.capture.layers, this.capture.variables);
+    const world = checkCommunicator(config.communicator);
+    if (world === null) {
+      this.curvature?.init(this.capture.layers, this.capture.variables);
+    } else {
+      checkDistributedComposition(world, this.curvature, this.projection);
+      this.verifyEvery = verifyInterval(config.verifyEvery);
+      const names = Object.keys(this.capture.variables);
+      this.group = new ReplicaGroup(
+        world,
+        this.curvature === null ? [] : this.capture.layers,
+        names,
+        names.map((n) => this.capture.variables[n].shape),
+        usesParityGroups(this.projection),
+      );
+      // Each rank keeps only the layers it owns: their factors, inverses and FOP directions.
+      const owned = this.group.owned.map((i) => this.capture.layers[i]);
+      if (this.curvature !== null && owned.length > 0) this.curvature.init(owned, this.capture.variables);
+      if (this.curvature !== null) this.shard = new ShardedCurvature(this.curvature, this.capture.layers, this.group.owned);
+      this.configText = this.describeConfig(config);
+    }
     this.updateRule.init(this.capture.variables);
+  }
+
+  /** Rank, size and owner map in distributed mode; null in a single process. */
+  get distributed(): DistributedInfo | null {
+    const g = this.group;
+    return g === null ? null : { rank: g.rank, size: g.size, engine: g.world.engine, owners: [...g.owners], verifyEvery: this.verifyEvery };
   }
 
   /** Builds a trainer from a preset's composition: Trainer.fromPreset(model, 'categoricalCrossentropy', fop()). */
@@ -183,6 +210,7 @@ export class Trainer {
   }
 
   private async runStep(x: tf.Tensor, y: tf.Tensor): Promise<StepResult> {
+    if (this.group !== null) return this.collective(() => this.runDistributedStep(x, y, this.group!));
     return this.inStep.run('step', async () => {
       this.assertAlive('step');
       checkXY(x, y, 'Trainer.step');
@@ -241,6 +269,172 @@ export class Trainer {
         diagnostics: outcome.diagnostics,
         timings,
       };
+    });
+  }
+
+  /**
+   * step() in distributed mode: (x, y) is this rank's shard of the batch; every rank's shard must
+   * have the same size (the means over ranks are then the whole batch's means). The phases are
+   * those of runStep, with the communication of distributed/distributed-step.ts in between.
+   */
+  private async runDistributedStep(x: tf.Tensor, y: tf.Tensor, group: ReplicaGroup): Promise<StepResult> {
+    return this.inStep.run('step', async () => {
+      this.assertAlive('step');
+      checkXY(x, y, 'Trainer.step');
+      const timer = new PhaseTimer();
+      await timer.timeAsync('communication', () => this.prepareGroup(group));
+      const localBatch = x.shape[0];
+      const [maxN, negMinN] = await timer.timeAsync('communication', () => group.world.allreduceScalars([localBatch, -localBatch], 'max'));
+      if (maxN !== localBatch || -negMinN !== localBatch || localBatch === 0) {
+        throw this.consistentError(
+          new NatgradError('SHAPE_MISMATCH', 'The ranks passed shards of different sizes (or empty ones) to step().', {
+            expected: 'the same non-empty shard size on every rank (the global batch split into equal contiguous parts)',
+            received: `shard sizes from ${-negMinN} to ${maxN} (this rank: ${localBatch})`,
+            fix: `make the global batch size a multiple of ${group.size} (fit() and fitDataset() drop the remainder themselves)`,
+          }),
+        );
+      }
+      const stepIndex = this._step;
+      const learningRate = this.currentLearningRate();
+      const damping = this.curvature === null ? null : this.damping!.value(stepIndex);
+      // The same draws as a single process (one per sub-batch), so the RNG stream is the same at any size.
+      const seeds = Array.from({ length: this.projection.subBatches }, () => this.rng.nextSeed());
+      const owner = this.ownerCurvature();
+      const frozen = new NonTrainableSnapshot(this.model);
+      const t = new StepTensors(x, y, 1);
+      let outcome: StepOutcome;
+      try {
+        await timer.timeAsync('inverses', () => finishPendingRefresh(owner));
+        const parts = {
+          capture: this.capture,
+          loss: this.loss,
+          curvature: this.curvature,
+          projection: this.projection,
+          clipNorm: this.clipNorm,
+          accuracy: this.accuracy,
+          cadence: this.cadence,
+          group,
+          klClip: this.curvature === null ? null : ((this.curvature as { klClip?: number }).klClip ?? null),
+        };
+        outcome = await computeDistributedStep(parts, t, timer, { stepIndex, batchSize: localBatch, damping, learningRate, seeds }, localBatch);
+        if (!outcome.skipped) {
+          if (adaptationDue(this.curvature, this.damping, stepIndex)) {
+            const adaptation = { capture: this.capture, loss: this.loss, updateRule: this.updateRule, damping: this.damping!, owner, group };
+            const gradient = outcome.clippedNorm === null ? t.meanGrads! : t.ownMap(unclip(t.meanGrads!, outcome.clippedNorm, this.clipNorm!));
+            await applyWithAdaptationDistributed(adaptation, timer, x, y, t.directions!, gradient, learningRate, damping!, stepIndex);
+          } else {
+            timer.time('update', () => this.updateRule.apply(t.directions!, learningRate));
+          }
+          // BatchNorm moving statistics were updated from this rank's shard only: average them.
+          await timer.timeAsync('communication', () => group.averageNonTrainable(this.model));
+        } else {
+          frozen.restore();
+          this._skippedSteps++;
+          this.damping?.onNonFiniteStep(stepIndex);
+        }
+      } finally {
+        frozen.dispose();
+        t.dispose();
+      }
+      this._step++;
+      if (this.verifyEvery > 0 && this._step % this.verifyEvery === 0) await timer.timeAsync('communication', () => group.verify(this.model));
+      const timings = timer.finish();
+      this._lastTimings = timings;
+      accumulate(this._totalTimings, timings);
+      const { scalars } = outcome;
+      return {
+        step: stepIndex,
+        loss: scalars.loss,
+        ...(this.accuracy ? { correct: scalars.correct } : {}),
+        batchSize: localBatch * group.size,
+        skipped: outcome.skipped,
+        dampingBoosted: outcome.skipped && this.damping !== null,
+        learningRate,
+        damping,
+        gradNorm: scalars.gradNorm,
+        statisticsUpdated: outcome.statisticsUpdated,
+        inversesRefreshed: outcome.inversesRefreshed,
+        diagnostics: outcome.diagnostics,
+        timings,
+      };
+    });
+  }
+
+  /** The estimator when this rank owns curvature layers (it is initialised with them), else null. */
+  private ownerCurvature(): CurvatureEstimator | null {
+    return this.group !== null && this.group.owned.length === 0 ? null : this.curvature;
+  }
+
+  /** Errors every rank throws at the same point (decided from all-reduced values): no abort. */
+  private readonly consistent = new WeakSet<object>();
+
+  private consistentError(err: NatgradError): NatgradError {
+    this.consistent.add(err);
+    return err;
+  }
+
+  /**
+   * Runs a collective trainer call. A rank that fails on its own would leave its peers waiting in
+   * the next collective forever: it aborts the job (Communicator.abort: every peer rejects with
+   * COMMUNICATION_FAILED; under MPI the launcher ends every process) and rethrows its error.
+   */
+  private async collective<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const shared = err instanceof NatgradError && (err.code === 'COMMUNICATION_FAILED' || err.code === 'STATE_MISMATCH' || this.consistent.has(err));
+      if (!shared) {
+        const first = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        this.group!.world.abort?.(`rank ${this.group!.rank} failed: ${first}`);
+      }
+      throw err;
+    }
+  }
+
+  /** The first collective of this trainer: parity split, configuration check, rank 0's weights everywhere. */
+  private async prepareGroup(group: ReplicaGroup): Promise<void> {
+    if (group.isPrepared) return;
+    const progress = { step: this._step, epoch: this._epoch, rng: this.rng.getState() };
+    const text = `${this.configText} ${JSON.stringify(progress)}`;
+    await group.prepare(hashString(text), text, this.model);
+  }
+
+  /** The fingerprint of everything that must be equal on every rank (compared at the first collective). */
+  private describeConfig(config: TrainerConfig): string {
+    const k = this.curvature as unknown as { decay?: number; damping?: string; klClip?: number; inverseMethod?: string } | null;
+    return JSON.stringify({
+      size: this.group!.size,
+      composition: this.checkpointSubject().composition,
+      subBatches: this.projection.subBatches,
+      statisticsEvery: this.statisticsEvery,
+      inverseEvery: this.inverseEvery,
+      clipNorm: this.clipNorm,
+      verifyEvery: this.verifyEvery,
+      accuracy: this.accuracy,
+      seed: config.seed ?? 0,
+      learningRate0: this.learningRate(0),
+      damping0: this.damping?.value(0) ?? null,
+      adaptEvery: this.damping?.adaptEvery ?? null,
+      curvature: k === null ? null : { decay: k.decay, damping: k.damping, klClip: k.klClip ?? null, inverseMethod: k.inverseMethod, fisher: this.curvature!.requires.fisher },
+      loss: this.loss.name,
+      variables: this.model.weights.map((w) => [w.shape, w.dtype]),
+      layers: this.capture.layers.map((l) => [l.kind, factorSizes(l)]),
+    });
+  }
+
+  /**
+   * Distributed mode (collective): checks that every rank holds bit-identical weights (one 32-bit
+   * hash per rank, gathered); NatgradError STATE_MISMATCH naming the ranks that differ from rank 0
+   * otherwise. The trainer runs it every `verifyEvery` steps itself. In a single process: nothing to compare.
+   */
+  async verifyReplicas(): Promise<void> {
+    this.assertAlive('verifyReplicas');
+    const group = this.group;
+    if (group === null) return;
+    this.inStep.check('verifyReplicas');
+    await this.collective(async () => {
+      await this.prepareGroup(group);
+      await group.verify(this.model);
     });
   }
 
@@ -320,10 +514,12 @@ export class Trainer {
     checkXY(x, y, 'Trainer.fit');
     const batchSize = positiveInteger(options.batchSize ?? 32, 'batchSize');
     const shuffle = options.shuffle ?? true;
-    const k = this.projection.subBatches;
     const rng = this.rng;
+    // Distributed: every rank draws the same global batches (same seed) and trains on its shard.
+    const group = this.group;
+    const multiple = group?.size ?? this.projection.subBatches;
     return this.runEpochs('fit', options.epochs ?? 1, options.validationData, options.callbacks, async function* () {
-      yield* tensorBatches(x, y, batchSize, k, shuffle ? rng : null);
+      for (const batch of tensorBatches(x, y, batchSize, multiple, shuffle ? rng : null)) yield group === null ? batch : shardBatch(batch, group.rank, group.size);
     });
   }
 
@@ -337,7 +533,8 @@ export class Trainer {
         fix: 'wrap arrays with tf.data.array(...) or use fit(x, y)',
       });
     }
-    const k = this.projection.subBatches;
+    const group = this.group;
+    const k = group?.size ?? this.projection.subBatches;
     return this.runEpochs('fitDataset', options.epochs ?? 1, options.validationData, options.callbacks, async function* () {
       const it = await dataset.iterator();
       for (;;) {
@@ -350,7 +547,7 @@ export class Trainer {
         } finally {
           disposeElement(r.value);
         }
-        yield batch;
+        yield group === null ? batch : shardBatch(batch, group.rank, group.size);
       }
     });
   }
@@ -365,7 +562,22 @@ export class Trainer {
   async toCheckpointBytes(options: CheckpointOptions = {}): Promise<Uint8Array> {
     this.assertAlive('toCheckpointBytes');
     this.inStep.check('toCheckpointBytes');
-    return writeTrainerCheckpoint(this.checkpointSubject(), options);
+    const group = this.group;
+    if (group === null) return writeTrainerCheckpoint(this.checkpointSubject(), options);
+    // Distributed: collective. The owners' curvature layers are gathered into the state one process
+    // would hold, so the bytes are the single-process format and resume at any size. Every rank
+    // gets the bytes; one (rank 0) writes them. A step may not start while the gather awaits.
+    return this.inStep.run('toCheckpointBytes', async () => {
+      await this.prepareGroup(group);
+      const shard = this.shard;
+      if (shard !== null) shard.gathered = await shard.gather(group);
+      try {
+        return await writeTrainerCheckpoint(this.checkpointSubject(), options);
+      } finally {
+        if (shard?.gathered) tf.dispose(Object.values(shard.gathered.tensors));
+        if (shard !== null) shard.gathered = null;
+      }
+    });
   }
 
   /**
@@ -386,9 +598,30 @@ export class Trainer {
    * as saved, so the next step starts from exactly the saved state. Files: saveCheckpoint and
    * loadCheckpoint in '@natgrad/trainer/node' (this entry has no file system, it runs in browsers).
    */
-  async restoreCheckpoint(bytes: Uint8Array): Promise<JsonValue> {
-    const progress = this.fromCheckpointBytes(bytes);
-    await this.inStep.run('restoreCheckpoint', () => finishPendingRefresh(this.curvature));
+  async restoreCheckpoint(bytes: Uint8Array | null): Promise<JsonValue> {
+    const group = this.group;
+    if (group === null) {
+      const progress = this.fromCheckpointBytes(bytes as Uint8Array);
+      await this.inStep.run('restoreCheckpoint', () => finishPendingRefresh(this.curvature));
+      return progress;
+    }
+    // Distributed: collective. Rank 0's bytes reach every rank; each keeps the curvature layers it
+    // owns under this job's owner map (any size can resume any checkpoint).
+    this.assertAlive('restoreCheckpoint');
+    this.inStep.check('restoreCheckpoint');
+    if (group.rank === 0 && !(bytes instanceof Uint8Array)) {
+      const err = new NatgradError('INVALID_ARGUMENT', 'restoreCheckpoint: rank 0 must pass the checkpoint bytes.', {
+        expected: 'a Uint8Array on rank 0 (the other ranks may pass null)',
+        received: describeValue(bytes),
+        fix: 'read the checkpoint on rank 0 (loadCheckpoint / readFile) and pass its bytes',
+      });
+      group.world.abort?.(`rank 0 failed: ${err.message.split('\n')[0]}`);
+      throw err;
+    }
+    await this.prepareGroup(group);
+    const all = await group.world.broadcastBytes(group.rank === 0 ? bytes : null, 0);
+    const progress = this.fromCheckpointBytes(all);
+    await this.inStep.run('restoreCheckpoint', () => finishPendingRefresh(this.ownerCurvature()));
     return progress;
   }
 
@@ -436,7 +669,7 @@ export class Trainer {
   private checkpointSubject(): CheckpointSubject {
     return {
       model: this.model,
-      components: { updateRule: this.updateRule, curvature: this.curvature, damping: this.damping, plateau: this.plateau },
+      components: { updateRule: this.updateRule, curvature: this.shard ?? this.curvature, damping: this.damping, plateau: this.plateau },
       composition: {
         curvature: this.curvature?.name ?? null,
         projection: this.projection.name,

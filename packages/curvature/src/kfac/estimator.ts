@@ -172,6 +172,49 @@ export class KfacEstimator extends EmaCurvatureEstimator<Slot, BlockInverse> imp
     this.steps++;
   }
 
+  /**
+   * Folds precomputed batch factors in, one { a, g } per registered layer in registration order,
+   * exactly as updateStatistics() folds the factors it computes from captures (batchFactors()).
+   * For distributed training: each process computes its shard's factors, they are averaged over
+   * the processes (the whole batch's factors, see factors.ts), and the layer's owner folds them in.
+   * Not with a statistics worker (its averages would be bypassed). The tensors stay the caller's.
+   */
+  foldFactors(factors: readonly { a: tf.Tensor; g: tf.Tensor }[]): void {
+    const slots = this.live('foldFactors');
+    if (this.statisticsWorker !== undefined) {
+      throw new NatgradError('INVALID_ARGUMENT', 'kfac.foldFactors cannot be used with a statistics worker.', {
+        expected: 'an estimator built without statisticsWorker',
+        received: 'kfac({ statisticsWorker })',
+        fix: 'omit statisticsWorker (distributed training computes the statistics on every process instead)',
+      });
+    }
+    if (!Array.isArray(factors) || factors.length !== slots.length) {
+      throw new NatgradError('INVALID_ARGUMENT', 'kfac.foldFactors: one { a, g } per registered layer.', {
+        expected: `${slots.length} entries (${slots.map((s) => s.layer.name).join(', ')})`,
+        received: describeValue(factors),
+        fix: 'pass the factors of every registered layer in registration order',
+      });
+    }
+    // Every shape is checked before any statistic changes, so a bad entry leaves the state intact.
+    slots.forEach((slot, i) => {
+      const f = factors[i];
+      if (!(f?.a instanceof tf.Tensor) || !(f?.g instanceof tf.Tensor) || !tf.util.arraysEqual(f.a.shape, slot.a.shape) || !tf.util.arraysEqual(f.g.shape, slot.g.shape)) {
+        throw new NatgradError('SHAPE_MISMATCH', `kfac.foldFactors: factors of layer "${slot.layer.name}" have the wrong shape.`, {
+          expected: `a [${slot.a.shape.join(',')}], g [${slot.g.shape.join(',')}]`,
+          received: `a ${describeValue(f?.a)}, g ${describeValue(f?.g)}`,
+          fix: 'pass the factors computed with batchFactors() for this layer',
+        });
+      }
+    });
+    slots.forEach((slot, i) => {
+      tf.tidy(() => {
+        emaAssign(slot.a, factors[i].a, this.decay);
+        emaAssign(slot.g, factors[i].g, this.decay);
+      });
+    });
+    this.steps++;
+  }
+
   async refreshInverses(damping: number): Promise<void> {
     const slots = this.live('refreshInverses');
     this.notRunning('refreshInverses');

@@ -6,6 +6,7 @@ export { KfacEstimator, kfac } from './estimator';
 export type { KfacOptions } from './estimator';
 export type { DampingMode, LinalgMethod } from './damping';
 export { convGeometry, extractPatches } from './patches';
+export { batchFactors } from './factors';
 export type { ConvGeometry } from './patches';
 export type { BlockInverse as KfacBlockInverse, EigenInverse, PiInverse } from './damping';
 export type { Slot as KfacSlot } from './estimator';
