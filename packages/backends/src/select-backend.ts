@@ -16,6 +16,7 @@ import { type BackendLoader, type LoaderContext, firstLine } from './loader-type
 import type { ProbeEnvironment } from './probe-environment';
 import type { WebgpuBackendClass } from './webgpu-device';
 import { installWasmTrainingKernels } from './wasm-training-kernels';
+import { installWebglKernelFixes } from './webgl-even-shared-dim';
 
 export interface BackendAttempt {
   name: BackendName;
@@ -92,6 +93,8 @@ async function tryBackend(name: BackendName, loader: BackendLoader, context: Loa
     return { attempt: { name, available: false, reason: `${result.reason}, but tf.setBackend('${result.tfBackend}') failed to initialise it` } };
   }
   if (name === 'wasm') installWasmTrainingKernels();
+  // tfjs-webgl's packed matMul sums padding channels when the shared dimension is odd.
+  if (name === 'webgl') installWebglKernelFixes();
   return { attempt: { name, available: true, reason: result.reason }, tfBackend: result.tfBackend };
 }
 

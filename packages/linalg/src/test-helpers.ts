@@ -23,7 +23,9 @@ export async function noLeak<T>(fn: () => Promise<T>, returned = 1): Promise<T> 
 /** Runs fn on `backend`, then switches back to the backend that was active before. */
 export async function withBackend<T>(backend: string, fn: () => Promise<T>): Promise<T> {
   const previous = tf.getBackend();
-  await tf.setBackend(backend);
+  // setBackend answers false (it does not throw) when a backend fails to start: without this
+  // check the comparison would silently run on the previous backend twice.
+  if (!(await tf.setBackend(backend))) throw new Error(`the '${backend}' backend failed to start`);
   try {
     return await fn();
   } finally {
