@@ -56,9 +56,9 @@ describe('evenSharedDimKernel (on cpu kernels)', () => {
   });
 
   it('Conv2D: a 1×1 filter over an odd channel count gets one zero channel on x and the filter; other filters pass through', async () => {
-    const x = tf.randomUniform([1, 3, 3, 3], -1, 1, 'float32', 4);
-    const w1 = tf.randomUniform([1, 1, 3, 2], -1, 1, 'float32', 5);
-    const w3 = tf.randomUniform([3, 3, 3, 2], -1, 1, 'float32', 6);
+    const x = tf.randomUniform([1, 3, 3, 3], -1, 1, 'float32', 4) as tf.Tensor4D;
+    const w1 = tf.randomUniform([1, 1, 3, 2], -1, 1, 'float32', 5) as tf.Tensor4D;
+    const w3 = tf.randomUniform([3, 3, 3, 2], -1, 1, 'float32', 6) as tf.Tensor4D;
     const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1] };
     for (const [w, padded] of [[w1, true], [w3, false]] as const) {
       const calls: Call[] = [];
@@ -66,7 +66,7 @@ describe('evenSharedDimKernel (on cpu kernels)', () => {
       expect(calls[0].shapes.x).toEqual(padded ? [1, 3, 3, 4] : [1, 3, 3, 3]);
       expect(calls[0].shapes.filter).toEqual(padded ? [1, 1, 4, 2] : w.shape);
       const want = await tf.conv2d(x, w, 1, 'same').data();
-      got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 6));
+      for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i], 6);
     }
     tf.dispose([x, w1, w3]);
   });
