@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { NatgradError } from '@natgrad/core';
 import { type Output, memoryOutput } from '../commands/output';
 import { EXIT_DIVERGED, type TrainSummary, trainCommand } from '../commands/train';
-import { type EpochRecord, readMetrics } from '../run/metrics';
+import { type EpochRecord, firstReaching, readMetrics } from '../run/metrics';
 import { renderComparePlot } from '../run/plot';
 import { dampingCellsMarkdown, dampingMarkdown, renderDampingPlot } from './damping-report';
 import { type StepCoefficients, probeFopCoefficients } from './fop-diagnostics-probe';
@@ -130,7 +130,10 @@ function readCoefficients(cellDir: string): StepCoefficients[] {
 
 export function cellResult(cell: StudyCell, records: EpochRecord[], summary: TrainSummary | null, wallSeconds: number, error: string | null, coefficients: StepCoefficients[] = []): CellResult {
   const accuracies = records.map((r) => r.testAccuracy);
+  // From the records, not summary.targetReached: a resumed run keeps the target it started with,
+  // and the preset's target is the one that counts.
   const hit = records.find((r) => r.testAccuracy >= cell.model.target);
+  const reached = firstReaching(records, cell.model.target);
   const mean = (f: (c: StepCoefficients) => number) => (coefficients.length === 0 ? null : coefficients.reduce((s, c) => s + f(c), 0) / coefficients.length);
   return {
     id: cell.id,
@@ -143,9 +146,9 @@ export function cellResult(cell: StudyCell, records: EpochRecord[], summary: Tra
     seed: cell.seed,
     inverseEvery: cell.inverseEvery,
     target: cell.model.target,
-    epochsToTarget: summary?.targetReached?.epoch ?? null,
+    epochsToTarget: reached?.epoch ?? null,
     stepsToTarget: hit?.step ?? null,
-    secondsToTarget: summary?.targetReached?.seconds ?? null,
+    secondsToTarget: reached?.seconds ?? null,
     bestAccuracy: summary?.bestAccuracy ?? (accuracies.length > 0 ? Math.max(...accuracies) : 0),
     finalAccuracy: summary?.finalAccuracy ?? accuracies[accuracies.length - 1] ?? 0,
     trainingSeconds: summary?.trainingSeconds ?? records[records.length - 1]?.elapsedSeconds ?? 0,
