@@ -112,7 +112,10 @@ function naming(path: string, err: unknown): unknown {
 /** What the checkpoint files need of a Trainer (the byte-level checkpoint calls of the main entry). */
 export interface CheckpointableTrainer {
   toCheckpointBytes(options?: { progress?: JsonValue }): Promise<Uint8Array>;
-  restoreCheckpoint(bytes: Uint8Array): Promise<JsonValue>;
+  /** In distributed mode rank 0 passes the bytes and the other ranks null. */
+  restoreCheckpoint(bytes: Uint8Array | null): Promise<JsonValue>;
+  /** Set in distributed mode (Trainer.distributed): only rank 0 touches the file. */
+  readonly distributed?: { readonly rank: number } | null;
 }
 
 /** Options of saveCheckpoint(). */
@@ -124,6 +127,7 @@ export interface SaveCheckpointOptions {
 /**
  * Writes `trainer`'s checkpoint to `path` atomically (temp file, fsync, rename), with the optional
  * progress record inside it, and removes temps left by earlier saves to `path` that were killed.
+ * In distributed mode every rank calls it (the checkpoint is collective) and only rank 0 writes.
  */
 export async function saveCheckpoint(trainer: CheckpointableTrainer, path: string, options: SaveCheckpointOptions = {}): Promise<void> {
   let bytes: Uint8Array;
@@ -132,15 +136,28 @@ export async function saveCheckpoint(trainer: CheckpointableTrainer, path: strin
   } catch (err) {
     throw naming(path, err);
   }
-  await writeFileAtomic(path, bytes);
+  if ((trainer.distributed?.rank ?? 0) === 0) await writeFileAtomic(path, bytes);
 }
 
 /**
  * Restores a checkpoint file written by saveCheckpoint() into `trainer` (all-or-nothing), including
  * any inverse cache to rebuild, and returns its progress record (null when none was stored).
+ * In distributed mode every rank calls it: rank 0 reads the file and the trainer sends its bytes
+ * to the others (the path need not exist on their machines).
  */
 export async function loadCheckpoint(trainer: CheckpointableTrainer, path: string): Promise<JsonValue> {
-  const bytes = await readFileBytes(path);
+  const distributed = trainer.distributed ?? null;
+  let bytes: Uint8Array | null = null;
+  if (distributed === null || distributed.rank === 0) {
+    try {
+      bytes = await readFileBytes(path);
+    } catch (err) {
+      // The peers wait for rank 0's bytes: a restore without them aborts the job (its own
+      // INVALID_ARGUMENT is expected and replaced by the file's error, the cause).
+      if (distributed !== null) await trainer.restoreCheckpoint(null).catch(() => undefined);
+      throw err;
+    }
+  }
   try {
     return await trainer.restoreCheckpoint(bytes);
   } catch (err) {
