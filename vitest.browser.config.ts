@@ -31,6 +31,8 @@ export const BROWSER_TESTS = [
   'packages/backends/src/**/*.browser-spec.ts',
   // Checks of one backend's kernels, where that backend is the tier's.
   `packages/backends/src/**/*.${backend}-spec.ts`,
+  // Measurements behind docs/browser-backends.md, only on request (each also checks its bound).
+  ...(process.env.NATGRAD_BROWSER_MEASURE === '1' ? ['scripts/browser-tests/*.measure.ts'] : []),
 ];
 
 /** Test files that cannot run in a page, and why. */
@@ -70,7 +72,7 @@ export default defineConfig({
   test: {
     include: BROWSER_TESTS,
     exclude: Object.keys(NODE_ONLY),
-    setupFiles: ['./test/setup-backend.ts'],
+    setupFiles: ['./scripts/browser-tests/page-setup.ts', './test/setup-backend.ts'],
     testTimeout: 300_000,
     hookTimeout: 300_000,
     // One page at a time: the files share the machine's cores, and a software GPU is CPU-bound.

@@ -10,11 +10,10 @@
  * constant __NATGRAD_TEST_BACKEND__, and selection goes through @natgrad/backends' main entry.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { WebgpuBackendClass } from '@natgrad/backends';
 
 /** Replaced by vitest.browser.config.ts (`define`); absent (typeof 'undefined') under Node. */
 declare const __NATGRAD_TEST_BACKEND__: string;
-/** Where the page fetches tfjs-backend-wasm's .wasm files (browser config only). */
-declare const __NATGRAD_WASM_FILES__: string;
 
 const inBrowser = typeof __NATGRAD_TEST_BACKEND__ !== 'undefined';
 const wanted = inBrowser ? __NATGRAD_TEST_BACKEND__ : (process.env.NATGRAD_TEST_BACKEND ?? 'cpu');
@@ -29,16 +28,15 @@ async function startInNode(): Promise<void> {
 }
 
 async function startInBrowser(): Promise<void> {
-  // Tests compare with wasm; a bundled tfjs-backend-wasm finds its .wasm files only when told.
-  const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');
-  setWasmPaths(__NATGRAD_WASM_FILES__);
   const { selectBackend } = await import('@natgrad/backends');
   if (wanted === 'webgl') {
     // @tensorflow/tfjs registered tfjs-backend-webgl; by name, a software renderer is accepted.
     await selectBackend({ prefer: 'webgl' });
   } else if (wanted === 'webgpu') {
-    const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-    await selectBackend({ prefer: 'webgpu', webgpu: { backendClass: WebGPUBackend } });
+    // Put there by scripts/browser-tests/page-setup.ts (the root does not depend on tfjs-backend-webgpu).
+    const backendClass = (globalThis as Record<symbol, unknown>)[Symbol.for('natgrad.test.WebGPUBackend')] as WebgpuBackendClass | undefined;
+    if (backendClass === undefined) throw new Error('scripts/browser-tests/page-setup.ts did not run before this setup file');
+    await selectBackend({ prefer: 'webgpu', webgpu: { backendClass } });
   } else {
     throw new Error(`NATGRAD_TEST_BACKEND must be cpu, webgl or webgpu in a browser; received '${wanted}'`);
   }
