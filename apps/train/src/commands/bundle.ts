@@ -27,8 +27,12 @@ Must be run from a natgrad source checkout (it needs esbuild and the sources).
 
 const CLI_PACKAGE = '@natgrad/cli';
 
-/** Packages that cannot be inlined: native addons the host installs itself, or that are optional. */
-const EXTERNAL = ['*.node', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@resvg/resvg-js'];
+/**
+ * Packages that cannot be inlined: native addons the host installs itself, or that are optional.
+ * @natgrad/comm-mpi (koffi, and the MPI thread script it starts from its own folder) too: the
+ * bundle trains in one process; `mpirun ... natgrad train` needs the installed @natgrad/cli.
+ */
+const EXTERNAL = ['*.node', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@resvg/resvg-js', '@natgrad/comm-mpi'];
 
 export interface BundleResult {
   dir: string;

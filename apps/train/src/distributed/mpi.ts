@@ -18,7 +18,7 @@ export async function loadMpi(): Promise<MpiBinding> {
     throw new NatgradError('BACKEND_UNAVAILABLE', 'The MPI binding @natgrad/comm-mpi could not be loaded.', {
       expected: '@natgrad/comm-mpi and its koffi native module, installed with @natgrad/cli',
       received: String((cause as Error).message ?? cause).split('\n')[0],
-      fix: 'reinstall @natgrad/cli (npm i @natgrad/cli), or pass --distributed off to train in one process',
+      fix: 'run the installed CLI (npm i @natgrad/cli; the single-file bundle natgrad.cjs trains in one process only) or a checkout, or pass --distributed off to train in one process',
       cause,
     });
   }
