@@ -54,6 +54,19 @@ const MAX_COUNT = 2 ** 31 - 1;
 const MAX_TAG = 32767;
 const OPS: readonly ReduceOp[] = ['sum', 'max', 'min'];
 
+/**
+ * UCX settings for MPI inside Node, applied (to the real environment, before MPI is loaded) unless
+ * the user set them. UCX, the transport of Debian's MPICH (ch4:ucx) and of Open MPI's pml ucx,
+ * patches the process's brk/sbrk/mmap ("memory events", for its registration cache) and catches
+ * SIGSEGV to print a backtrace. Measured here: a rank of a 4-rank MPICH job crashed inside glibc's
+ * malloc (growing the heap for an ArrayBuffer on the main thread), and UCX's handler then called
+ * backtrace_symbols, which needs the malloc lock the crashed thread held: the rank hung forever
+ * and the job with it. Without UCX's signal handlers a crash kills the rank and the launcher ends
+ * the job (never a hang); without memory events UCX leaves malloc alone (only the registration
+ * cache of RDMA networks needs them, not shared memory or TCP). A value the user set is kept.
+ */
+const UCX_DEFAULTS: Readonly<Record<string, string>> = { UCX_ERROR_SIGNALS: '', UCX_MEM_EVENTS: 'no' };
+
 const INSTALL_FIX =
   'install an MPI implementation (Debian/Ubuntu: apt install openmpi-bin, or apt install mpich; Fedora/RHEL: dnf install openmpi then module load mpi/openmpi-x86_64, or dnf install mpich then module load mpi/mpich-x86_64) or pass initMpi({ library: "/path/to/libmpi.so" })';
 
@@ -362,6 +375,9 @@ export async function initMpi(options: InitMpiOptions = {}): Promise<Communicato
       received: 'initMpi() after the world communicator was disposed',
       fix: 'keep the world communicator open until the process is done with MPI',
     });
+  }
+  for (const [name, value] of Object.entries(UCX_DEFAULTS)) {
+    if (process.env[name] === undefined) process.env[name] = value;
   }
   const control = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   const script = options.script ?? mpiThreadScript;

@@ -6,7 +6,7 @@
  * failure throws, which exits non-zero without MPI_Finalize, so the launcher fails the whole job.
  *
  * Modes: collectives (every call of the contract, argument errors, MPI errors, dispose), kill (rank 1
- * SIGKILLs itself while the others are inside a collective), responsive (rank 0 counts timer ticks
+ * SIGKILLs itself while the others are inside a collective), segv (the same with SIGSEGV), responsive (rank 0 counts timer ticks
  * while awaiting a collective that the other ranks join 1.5 s late), forget-dispose (never disposes:
  * finalized by the exit handler), singleton (no launcher: a 1-rank world), bench (all-reduce
  * latency, scripts/mpi/bench-allreduce.sh). NATGRAD_MPI_LIBRARY is passed to initMpi({ library }).
@@ -157,10 +157,10 @@ async function collectives(comm: Communicator): Promise<void> {
   await rejects(initMpi(), 'DISPOSED', /finalized/);
 }
 
-async function kill(comm: Communicator): Promise<void> {
+async function kill(comm: Communicator, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   const big = new Float32Array(100_000).fill(1);
   // Rank 1 dies (SIGKILL: no handler, no MPI_Finalize) while every rank is inside all-reduces.
-  if (comm.rank === 1) setTimeout(() => process.kill(process.pid, 'SIGKILL'), 1000);
+  if (comm.rank === 1) setTimeout(() => process.kill(process.pid, signal), 1000);
   const end = Date.now() + 120_000;
   while (Date.now() < end) await comm.allreduce(big);
   throw new Error('the job outlived its killed rank by two minutes');
@@ -226,7 +226,9 @@ async function bench(comm: Communicator): Promise<void> {
 }
 
 const comm = await initMpi({ library: process.env.NATGRAD_MPI_LIBRARY ?? 'auto' });
-const run = { collectives, kill, responsive, 'forget-dispose': forgetDispose, singleton, bench }[mode];
+// A crash (SIGSEGV) must kill the rank, not run a library's crash handler that can hang (init-mpi.ts).
+const segv = (c: Communicator) => kill(c, 'SIGSEGV');
+const run = { collectives, kill, segv, responsive, 'forget-dispose': forgetDispose, singleton, bench }[mode];
 if (run === undefined) throw new Error(`unknown mode ${mode}`);
 await run(comm);
 console.log(`rank ${comm.rank}/${comm.size} ok ${mode}`);

@@ -108,5 +108,14 @@ for (const flavor of ['openmpi', 'mpich'] as const) {
         expect(job.seconds).toBeLessThan(60);
       });
     }
+
+    it('a rank that crashes (SIGSEGV) inside a collective dies at once and fails the job, with no UCX crash handler', async () => {
+      const job = await runJob(flavor, 2, 'segv', 150_000);
+      expect(job.timedOut, job.output).toBe(false);
+      expect(job.code === 0 && job.signal === null, job.output).toBe(false);
+      expect(job.seconds).toBeLessThan(60);
+      // UCX's handler announces itself so; it can deadlock in malloc (init-mpi.ts, UCX_DEFAULTS).
+      expect(job.output).not.toContain('Caught signal');
+    });
   });
 }
