@@ -9,7 +9,9 @@
  * Each phase lives in its own file; this class only holds the composition and the counters and
  * runs the phases in order. fit()/fitDataset()/evaluate() follow tfjs-layers (fit-loop.ts,
  * evaluate.ts), and toCheckpointBytes()/restoreCheckpoint() save and restore everything a bit-identical resume needs
- * (trainer-checkpoint.ts).
+ * (trainer-checkpoint.ts). With a communicator of more than one rank the same trainer runs the
+ * paper's distributed Algorithm 1 (distributed/, docs/algorithms/distributed-fop.md); without one,
+ * none of that code runs.
  */
 import * as tf from './tf';
 import {
@@ -22,6 +24,7 @@ import {
   type ScheduleFn,
   type UpdateRule,
   describeValue,
+  factorSizes,
 } from '@natgrad/core';
 import { type ModelCapture, captureModel } from './capture/index';
 import { CallGuard } from './call-guard';
@@ -48,7 +51,6 @@ import { applyWithAdaptationDistributed } from './distributed/distributed-adapta
 import { computeDistributedStep } from './distributed/distributed-step';
 import { ReplicaGroup, hashString } from './distributed/replica-group';
 import { checkCommunicator, checkDistributedComposition, usesParityGroups, verifyInterval } from './distributed/setup';
-import { factorSizes } from '@natgrad/core';
 
 // Trainer's own types, importable beside it (presets.ts builds a Composition).
 export type { Composition, TrainerConfig } from './trainer-config';
@@ -558,6 +560,8 @@ export class Trainer {
    * the RNG state into checkpoint bytes (see checkpoint-format.ts), with the caller's optional
    * `progress` record in the same checksummed bytes. Refuses (NON_FINITE_INPUT, naming the
    * tensors) a state holding NaN or Infinity, so a diverged run is never saved as resume state.
+   * Distributed mode: collective (every rank calls it and receives the bytes; rank 0 writes them),
+   * in the single-process format, so any number of ranks (one included) can resume it.
    */
   async toCheckpointBytes(options: CheckpointOptions = {}): Promise<Uint8Array> {
     this.assertAlive('toCheckpointBytes');
@@ -597,6 +601,7 @@ export class Trainer {
    * fromCheckpointBytes() and then the rebuild of any inverse cache the curvature could not restore
    * as saved, so the next step starts from exactly the saved state. Files: saveCheckpoint and
    * loadCheckpoint in '@natgrad/trainer/node' (this entry has no file system, it runs in browsers).
+   * Distributed mode: collective; rank 0 passes the bytes, the other ranks may pass null.
    */
   async restoreCheckpoint(bytes: Uint8Array | null): Promise<JsonValue> {
     const group = this.group;
