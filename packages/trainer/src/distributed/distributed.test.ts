@@ -131,6 +131,32 @@ describe('Trainer, distributed (in-process group)', () => {
     tf.dispose([d.x, d.y, x, y, ...shards.flat()]);
   });
 
+  it('N=6 FOP (more ranks than layers: four own nothing) equals one-process FOP on the parity halves, and its checkpoint resumes in one process', async () => {
+    const d = blobs({ n: 24, seed: 54 });
+    const shards = [0, 1, 2, 3, 4, 5].map((r) => [rows(d.x, 4 * r, 4), rows(d.y, 4 * r, 4)]);
+    const order = [0, 2, 4, 1, 3, 5];
+    const x = tf.concat(order.map((r) => shards[r][0]));
+    const y = tf.concat(order.map((r) => shards[r][1]));
+    const single = new Trainer(config('fop'));
+    const { trainers } = group('fop', 6);
+    expect(trainers[0].distributed!.owners).toEqual([0, 1]);
+    for (let i = 0; i < 4; i++) {
+      const ref = await single.step(x, y);
+      const results = await onRanks(trainers, (t, r) => t.step(shards[r][0], shards[r][1]));
+      expect(results[5].loss).toBeCloseTo(ref.loss, 5);
+      expect(Object.keys(results[4].diagnostics).length).toBe(2);
+    }
+    expect(await maxRelativeDifference(trainers[5].model, single.model)).toBeLessThan(TOLERANCE);
+    const bytes = await onRanks(trainers, (t) => t.toCheckpointBytes());
+    const one = new Trainer(config('fop'));
+    await one.restoreCheckpoint(bytes[0]);
+    await one.step(x, y);
+    await single.step(x, y);
+    expect(await maxRelativeDifference(one.model, single.model)).toBeLessThan(TOLERANCE);
+    disposeAll([single, one, ...trainers]);
+    tf.dispose([d.x, d.y, x, y, ...shards.flat()]);
+  });
+
   for (const kind of ['kfac', 'sgd', 'adamw'] as const) {
     it(`data-parallel ${kind} at N=3 equals single-process ${kind} on the whole batch`, async () => {
       const d = blobs({ n: 30, seed: 43 });
