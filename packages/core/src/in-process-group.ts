@@ -142,9 +142,15 @@ class Hub {
       return Promise.reject(error);
     }
     return new Promise<Float32Array>((resolve, reject) => {
-      const entry = { reject };
-      this.receivers.add(entry);
       const timer = this.startTimer(-1, to, `sendrecv from rank ${from} (tag ${tag})`, reject);
+      // Every way out clears the timer: a pending one would keep a finished process alive.
+      const entry = {
+        reject: (e: unknown) => {
+          if (timer !== null) clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.receivers.add(entry);
       box.waiting.push((d) => {
         if (timer !== null) clearTimeout(timer);
         this.receivers.delete(entry);
