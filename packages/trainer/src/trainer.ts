@@ -140,7 +140,8 @@ export class Trainer {
       );
       // Each rank keeps only the layers it owns: their factors, inverses and FOP directions.
       const owned = this.group.owned.map((i) => this.capture.layers[i]);
-      if (this.curvature !== null && owned.length > 0) this.curvature.init(owned, this.capture.variables);
+      // A model without curvature layers gets the estimator's own error, as in one process.
+      if (this.curvature !== null && (owned.length > 0 || this.capture.layers.length === 0)) this.curvature.init(owned, this.capture.variables);
       if (this.curvature !== null) this.shard = new ShardedCurvature(this.curvature, this.capture.layers, this.group.owned);
       this.configText = this.describeConfig(config);
     }

@@ -323,6 +323,12 @@ describe('Trainer, distributed (in-process group)', () => {
     expect(() => new Trainer({ ...config('fop', { communicator: comms[0] }), curvature: diagonal() })).toThrow(/does not support the "diagonal-fisher" curvature/);
     expect(() => new Trainer(config('sgd', { communicator: {} as Communicator }))).toThrow(/not a Communicator/);
     expect(() => new Trainer(config('sgd', { communicator: comms[0], verifyEvery: -1 }))).toThrow(/verifyEvery/);
+    // a model without curvature layers: the estimator's own error, as in one process
+    const embedding = tf.sequential();
+    embedding.add(tf.layers.embedding({ inputDim: 10, outputDim: 3, inputLength: 1 }));
+    embedding.add(tf.layers.flatten());
+    expect(() => new Trainer({ ...config('kfac', { communicator: comms[0] }), model: embedding })).toThrow(/kfac.init: no layers/);
+    embedding.dispose();
     // a size-1 communicator is single-process training
     expect(new Trainer(config('fop', { communicator: createInProcessGroup(1)[0] })).distributed).toBeNull();
 
