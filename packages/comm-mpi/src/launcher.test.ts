@@ -62,6 +62,11 @@ describe('mpirunArgs', () => {
     expect(mpirunArgs('openmpi', 2, { asRoot: true })).toContain('--allow-run-as-root');
   });
 
+  it('adds TCP for jobs across machines, keeping shared memory between local ranks', () => {
+    expect(mpirunArgs('openmpi', 8, { asRoot: false, transport: 'tcp' }).join(' ')).toContain('--mca btl self,vader,tcp');
+    expect(() => mpirunArgs('openmpi', 2, { transport: 'infiniband' as 'tcp' })).toThrow(/unknown transport/);
+  });
+
   it('gives MPICH only the number of ranks', () => {
     expect(mpirunArgs('mpich', 2)).toEqual(['-np', '2']);
   });

@@ -59,6 +59,11 @@ export function launcherFlavor(env: Env = process.env): 'openmpi' | 'mpich' | nu
 export interface MpirunArgsOptions {
   /** Add Open MPI's --allow-run-as-root (default: when this process runs as root). */
   asRoot?: boolean;
+  /**
+   * Open MPI transports: 'shared-memory' (default: self,vader, one machine) or 'tcp' (self,vader,tcp:
+   * ranks on several machines talk over TCP, ranks on the same machine still over shared memory).
+   */
+  transport?: 'shared-memory' | 'tcp';
 }
 
 /**
@@ -84,6 +89,14 @@ export function mpirunArgs(flavor: 'openmpi' | 'mpich', np: number, options: Mpi
       fix: "pass 'openmpi' for mpirun.openmpi or 'mpich' for mpirun.mpich",
     });
   }
+  const transport = options.transport ?? 'shared-memory';
+  if (transport !== 'shared-memory' && transport !== 'tcp') {
+    throw new NatgradError('INVALID_ARGUMENT', 'mpirunArgs: unknown transport.', {
+      expected: "'shared-memory' or 'tcp'",
+      received: describeValue(transport),
+      fix: "pass 'tcp' when the ranks run on several machines",
+    });
+  }
   const asRoot = options.asRoot ?? process.getuid?.() === 0;
   return [
     '-np',
@@ -95,7 +108,7 @@ export function mpirunArgs(flavor: 'openmpi' | 'mpich', np: number, options: Mpi
     'ob1',
     '--mca',
     'btl',
-    'self,vader',
+    transport === 'tcp' ? 'self,vader,tcp' : 'self,vader',
     '--mca',
     'osc',
     '^ucx',

@@ -22,9 +22,12 @@ interface Job {
   timedOut: boolean;
 }
 
-/** Runs one job; kills its whole process group (mpirun and every rank) after `limitMs`. */
-function runJob(flavor: 'openmpi' | 'mpich', np: number, mode: string, limitMs: number): Promise<Job> {
-  const args = [...mpirunArgs(flavor, np), process.execPath, '--conditions=natgrad-source', '--import', 'tsx', RANK_SCRIPT, mode];
+/**
+ * Runs one job; kills its whole process group (mpirun and every rank) after `limitMs`. `launcher`
+ * rewrites the launcher arguments (e.g. to force a transport).
+ */
+function runJob(flavor: 'openmpi' | 'mpich', np: number, mode: string, limitMs: number, launcher = (args: string[]) => args): Promise<Job> {
+  const args = [...launcher(mpirunArgs(flavor, np)), process.execPath, '--conditions=natgrad-source', '--import', 'tsx', RANK_SCRIPT, mode];
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(LAUNCHERS[flavor], args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,6 +80,16 @@ for (const flavor of ['openmpi', 'mpich'] as const) {
         expect(job.timedOut, job.output).toBe(false);
         expect(job.code, job.output).toBe(0);
         expect(okLines(job.output, 'collectives')).toHaveLength(np);
+      });
+    }
+
+    if (flavor === 'openmpi') {
+      it('every collective returns the known answers over TCP only (as between machines), 4 ranks', async () => {
+        // btl self,tcp: 'self' only carries a rank's messages to itself, so every message between
+        // ranks crosses the loopback network.
+        const job = await runJob(flavor, 4, 'collectives', 150_000, (args) => args.map((a) => (a === 'self,vader' ? 'self,tcp' : a)));
+        expect(job.code, job.output).toBe(0);
+        expect(okLines(job.output, 'collectives')).toHaveLength(4);
       });
     }
 
