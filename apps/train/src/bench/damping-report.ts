@@ -58,7 +58,7 @@ export function dampingMarkdown(rows: StudyRow[], optimizers: string[]): string 
     const curvature = optimizers.filter((o) => !CURVATURE_FREE.has(o));
     const baselines = optimizers.filter((o) => CURVATURE_FREE.has(o));
     const pivot = [
-      `### ${model}: steps / seconds to ${pct(target)} test accuracy by damping (median over seeds at the tuned lr; '–' = not reached: best accuracy, seeds reached)`,
+      `### ${model}: steps / seconds to ${pct(target)} test accuracy by damping (median over seeds at the chosen lr; '–' = not reached: best accuracy, seeds reached)`,
       '',
       `| method, batch | ${dampings.map(String).join(' | ')} |`,
       `|---|${dampings.map(() => '---|').join('')}`,
@@ -69,7 +69,7 @@ export function dampingMarkdown(rows: StudyRow[], optimizers: string[]): string 
     ];
     const detail = [
       '',
-      '| batch | optimizer | damping | tuned lr | seeds reached | steps to target | seconds to target | best acc | skipped steps | diverged | mean β* | mean η* |',
+      '| batch | optimizer | damping | lr | seeds reached | steps to target | seconds to target | best acc | skipped steps | diverged | mean β* | mean η* |',
       '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...[...mine]
         .sort((a, b) => byBatch(a, b) || order(a) - order(b) || (a.damping ?? 0) - (b.damping ?? 0))
@@ -132,7 +132,9 @@ export async function renderDampingPlot(rows: StudyRow[], model: string, title: 
     encoding: {
       x: { field: DAMPING, type: 'quantitative', scale: { type: 'log' }, axis: { values: dampings, format: '~e' } },
       y: { field: y, type: 'quantitative', scale: { zero } },
-      color: { field: 'series', type: 'nominal' },
+      // Shapes as well as colours: KFAC and FOP often land on the same point.
+      color: { field: 'series', type: 'nominal', legend: { labelLimit: 320 } },
+      shape: { field: 'series', type: 'nominal', legend: { labelLimit: 320 } },
       strokeDash: { field: 'baseline', type: 'nominal', legend: null },
     },
   });
