@@ -34,6 +34,16 @@ describe('initMpi without a usable library', () => {
     expect((await failure(initMpi(42 as never))).code).toBe('INVALID_ARGUMENT');
   });
 
+  it('refuses a second initMpi() while the first is starting (two MPI_Init in one process would crash it)', async () => {
+    const first = initMpi({ library: '/nonexistent/libmpi.so.40' });
+    const second = await failure(initMpi({ library: '/nonexistent/libmpi.so.40' }));
+    expect(second.code).toBe('INVALID_ARGUMENT');
+    expect(second.message).toContain('already initialized');
+    expect((await failure(first)).code).toBe('BACKEND_UNAVAILABLE');
+    // A failed start leaves the process free to try again.
+    expect((await failure(initMpi({ library: '/nonexistent/libmpi.so.40' }))).code).toBe('BACKEND_UNAVAILABLE');
+  });
+
   it('says which script is missing when the thread cannot start', async () => {
     const error = await failure(initMpi({ library: 'openmpi', script: new URL('./no-such-thread.mjs', import.meta.url) }));
     expect(error.code).toBe('WORKER_FAILED');

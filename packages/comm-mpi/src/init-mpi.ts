@@ -21,7 +21,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { type Communicator, NatgradError, type ReduceOp, describeValue } from '@natgrad/core';
-import { type MpiFlavor, libraryCandidates } from './library';
+import { type LibraryCandidate, type MpiFlavor, libraryCandidates } from './library';
 
 export interface InitMpiOptions {
   /**
@@ -88,6 +88,8 @@ interface Reply {
 /** The process's one MPI instance: MPI cannot be initialized again after MPI_Finalize. */
 let processEngine: MpiEngine | null = null;
 let processFinalized = false;
+/** An initMpi() in progress: a second thread calling MPI_Init in the same process would crash it. */
+let processStarting = false;
 
 function invalid(call: string, what: string, expected: string, received: unknown, fix: string): NatgradError {
   return new NatgradError('INVALID_ARGUMENT', `${call}: ${what}.`, { expected, received: describeValue(received), fix });
@@ -366,8 +368,8 @@ export async function initMpi(options: InitMpiOptions = {}): Promise<Communicato
     throw invalid('initMpi', 'options is not an object', 'an options object or nothing', options, 'call initMpi() or initMpi({ library })');
   }
   const candidates = libraryCandidates(options.library);
-  if (processEngine !== null) {
-    throw invalid('initMpi', 'MPI is already initialized in this process', 'one initMpi() per process', 'a second call', 'reuse the world communicator the first initMpi() returned');
+  if (processEngine !== null || processStarting) {
+    throw invalid('initMpi', 'MPI is already initialized in this process', 'one initMpi() per process', 'a second call', 'reuse the world communicator the first initMpi() returned (await it once and share it)');
   }
   if (processFinalized) {
     throw new NatgradError('DISPOSED', 'initMpi: MPI was finalized in this process.', {
@@ -376,6 +378,17 @@ export async function initMpi(options: InitMpiOptions = {}): Promise<Communicato
       fix: 'keep the world communicator open until the process is done with MPI',
     });
   }
+  processStarting = true;
+  try {
+    const world = await startMpi(options, candidates);
+    processEngine = world.mpi;
+    return world.communicator;
+  } finally {
+    processStarting = false;
+  }
+}
+
+async function startMpi(options: InitMpiOptions, candidates: LibraryCandidate[]): Promise<{ mpi: MpiEngine; communicator: Communicator }> {
   for (const [name, value] of Object.entries(UCX_DEFAULTS)) {
     if (process.env[name] === undefined) process.env[name] = value;
   }
@@ -410,7 +423,6 @@ export async function initMpi(options: InitMpiOptions = {}): Promise<Communicato
       fix: `check that ${String(script)} exists (a bundled app copies '@natgrad/comm-mpi/mpi-thread.mjs' next to its bundle and passes initMpi({ script })) and that koffi can be imported from there`,
     });
   }
-  const engine = new MpiEngine(worker, control, start.engine);
-  processEngine = engine;
-  return new MpiCommunicator(engine, 0, start.rank, start.size, true);
+  const mpi = new MpiEngine(worker, control, start.engine);
+  return { mpi, communicator: new MpiCommunicator(mpi, 0, start.rank, start.size, true) };
 }
