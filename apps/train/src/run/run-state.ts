@@ -103,7 +103,7 @@ export async function restoreRunCollective(trainer: Trainer, checkpointDir: stri
   let record: JsonValue;
   try {
     // Ranks other than 0 pass null: the trainer's collective restore broadcasts rank 0's bytes.
-    record = await trainer.restoreCheckpoint(bytes as Uint8Array);
+    record = await trainer.restoreCheckpoint(bytes);
   } catch (err) {
     if (!(err instanceof NatgradError) || err.message.includes(file)) throw err;
     throw new NatgradError(err.code, `${file}: ${err.message.split('\n')[0]}`, { expected: err.expected, received: err.received, fix: err.fix, cause: err });
