@@ -10,6 +10,7 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The ESM target of an export entry, whichever shape it has (nested import/types or flat). */
 function target(entry, kind) {
   if (typeof entry === 'string') return kind === 'default' ? entry : undefined;
+  if (entry.node !== undefined) return target(entry.node, kind);
   const imp = entry.import ?? entry;
   if (typeof imp === 'string') return kind === 'default' ? imp : entry.types;
   return imp[kind] ?? (kind === 'types' ? entry.types : undefined);
@@ -17,7 +18,9 @@ function target(entry, kind) {
 
 /**
  * Every code entry of every packages/* package: { pkg, dir, subpath, specifier, js, dts, node }.
- * `node` marks the Node-only subpaths (./node), which are not meant for browsers.
+ * `node` marks the Node-only entries, which are not meant for browsers: the ./node subpaths, and
+ * entries published under the "node" export condition only (@natgrad/comm-mpi: MPI through an FFI),
+ * which a browser bundler therefore cannot resolve at all.
  */
 export function libraryEntries() {
   const rows = [];
@@ -41,7 +44,7 @@ export function libraryEntries() {
         specifier: subpath === '.' ? manifest.name : `${manifest.name}/${subpath.slice(2)}`,
         js: join(dir, js),
         dts: join(dir, dts),
-        node: subpath === './node' || subpath.startsWith('./node/'),
+        node: subpath === './node' || subpath.startsWith('./node/') || (typeof entry === 'object' && entry.node !== undefined),
       });
     }
   }
