@@ -32,8 +32,8 @@ if (reportPath === undefined) {
   process.exit(2);
 }
 const stepsFlag = args.indexOf('--steps');
-const STEPS = stepsFlag >= 0 ? Number(args[stepsFlag + 1]) : 12;
-const BATCH = 32;
+const STEPS = stepsFlag >= 0 ? Number(args[stepsFlag + 1]) : 8;
+const BATCH = 64;
 const HIDDEN = 32;
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const fashionDir = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
@@ -107,7 +107,10 @@ try {
     else check(`backend webgpu refused with a reason (the browser gives no adapter)`, !b.available && /adapter|navigator\.gpu/.test(b.reason), b.reason);
   }
 
-  const base = { steps: STEPS, batchSize: BATCH, hidden: HIDDEN, evalEvery: 0, evalSize: 200, seed: 1, trace: true };
+  // 14×14 images: the first layer's KFAC factor is 197² instead of 785², whose Newton–Schulz
+  // inverse takes minutes on the software GPUs (SwiftShader) of a CI machine (measured: the first
+  // FOP step on webgl 171 s at 28×28, 17 s at 14×14, on 2 loaded cores).
+  const base = { steps: STEPS, batchSize: BATCH, hidden: HIDDEN, downsample: 2, evalEvery: 0, evalSize: 200, seed: 1, trace: true };
   const reference = {};
   const order = ['cpu', ...offered.filter((b) => b.available && b.name !== 'cpu').map((b) => b.name)];
   for (const backend of order) {
@@ -177,18 +180,15 @@ try {
     check(`Fashion-MNIST IDX files present in ${fashionDir}`, false, 'set FASHION_MNIST_DIR to the folder with the four .gz files');
   }
 
-  // The README's screenshot: FOP against SGD on the embedded digits, on the fastest offered backend.
-  const shotBackend = ['webgpu', 'webgl', 'wasm'].find((b) => offered.some((o) => o.name === b && o.available)) ?? 'cpu';
-  const fastest = await page.evaluate(async (b) => {
-    const t = performance.now();
-    await window.__natgrad.run({ optimizer: 'fop', backend: b, steps: 4, batchSize: 64, evalEvery: 0, evalSize: 100 });
-    return performance.now() - t;
-  }, shotBackend);
+  // The README's screenshot: FOP against SGD on the embedded digits, on the backend 'auto' picks
+  // (the fastest that works; on a machine without a GPU that is wasm, with the reason shown).
+  const shotBackend = 'auto';
   await page.check('input[name=dataset][value=mnist]');
   await page.selectOption('#optimizer-a', 'fop');
   await page.selectOption('#optimizer-b', 'sgd');
   await page.selectOption('#backend', shotBackend);
-  await page.fill('#steps', process.env.WEB_SHOT_STEPS ?? '120');
+  await page.selectOption('#downsample', '1');
+  await page.fill('#steps', process.env.WEB_SHOT_STEPS ?? '100');
   await page.fill('#eval-every', '20');
   await page.click('#start');
   await page.waitForFunction(() => !document.querySelector('#start').disabled, undefined, { timeout: 300_000 });
@@ -196,8 +196,8 @@ try {
   const accuracy = shotRuns.map((r) => r.evals.at(-1)?.testAccuracy);
   check(`FOP vs SGD in the form on ${shotBackend}: both finish with test accuracy above chance`, shotRuns.length === 2 && accuracy.every((a) => a > 0.5), {
     accuracy,
+    backends: shotRuns.map((r) => r.backend),
     seconds: shotRuns.map((r) => r.steps.at(-1)?.seconds),
-    warmupMs: Math.round(fastest),
   });
   const diagnosticCharts = await page.locator('#diagnostics svg path').count();
   check('the FOP diagnostics charts draw one line per layer', diagnosticCharts === 4 * 3, `${diagnosticCharts} paths`);

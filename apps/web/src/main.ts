@@ -65,6 +65,7 @@ function describeError(error: unknown): string {
 
 function formConfig(id: 'A' | 'B', optimizer: string): RunConfig {
   const lr = $<HTMLInputElement>('lr').value.trim();
+  const damping = $<HTMLInputElement>('damping').value.trim();
   return resolveRunConfig({
     id,
     optimizer,
@@ -75,6 +76,7 @@ function formConfig(id: 'A' | 'B', optimizer: string): RunConfig {
     evalEvery: Number($<HTMLInputElement>('eval-every').value),
     downsample: Number($<HTMLSelectElement>('downsample').value),
     learningRate: lr === '' ? undefined : Number(lr),
+    damping: damping === '' ? undefined : Number(damping),
   });
 }
 

@@ -18,6 +18,8 @@ export interface RunConfig {
   seed: number;
   /** Undefined: the preset's default. */
   learningRate?: number;
+  /** Undefined: 1e-2 (the CLI's default); ignored by sgd and adamw. */
+  damping?: number;
   /** Units of the first hidden layer. */
   hidden: number;
   /** Evaluate on the test set every this many steps (0: never), and after the last step. */
@@ -62,5 +64,6 @@ export function resolveRunConfig(partial: Omit<Partial<RunConfig>, 'optimizer'> 
   if (![1, 2, 4].includes(c.downsample)) throw bad('downsample', '1, 2 or 4', c.downsample);
   if (!positiveInt(c.evalSize)) throw bad('evalSize', 'a positive integer', c.evalSize);
   if (c.learningRate !== undefined && !(Number.isFinite(c.learningRate) && c.learningRate > 0)) throw bad('learningRate', 'a number > 0 (or unset)', c.learningRate);
+  if (c.damping !== undefined && !(Number.isFinite(c.damping) && c.damping > 0)) throw bad('damping', 'a number > 0 (or unset)', c.damping);
   return c;
 }

@@ -76,5 +76,7 @@ describe('a training run as the worker drives it', () => {
     expect(() => resolveRunConfig({ optimizer: 'lbfgs' })).toThrow(/optimizer/);
     expect(() => resolveRunConfig({ optimizer: 'fop', batchSize: 7 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/batchSize/) }));
     expect(() => resolveRunConfig({ optimizer: 'fop', backend: 'tensorflow' as never })).toThrow(/backend/);
+    expect(() => resolveRunConfig({ optimizer: 'fop', damping: -1 })).toThrow(/damping/);
+    expect(() => resolveRunConfig({ optimizer: 'fop', downsample: 3 })).toThrow(/downsample/);
   });
 });

@@ -40,7 +40,7 @@ export class TrainingRun {
   ) {
     this.pixels = data.height * data.width * data.channels;
     this.model = buildModel({ inputShape: [data.height, data.width, data.channels], classes: data.numClasses, hidden: config.hidden, seed: config.seed });
-    this.trainer = new Trainer({ model: this.model, loss: 'categoricalCrossentropy', metrics: ['accuracy'], seed: config.seed, ...composition(config.optimizer, config.learningRate) });
+    this.trainer = new Trainer({ model: this.model, loss: 'categoricalCrossentropy', metrics: ['accuracy'], seed: config.seed, ...composition(config.optimizer, config.learningRate, config.damping) });
     const rng = new Rng(config.seed);
     this.order = new BatchOrder(data.train.count, config.batchSize, (n) => rng.permutation(n));
     const n = Math.min(config.evalSize, data.test.count);
