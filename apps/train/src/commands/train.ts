@@ -186,6 +186,22 @@ async function trainRank(flags: TrainInvocation, argv: string[], out: Output, en
   const pin = pinDevice(mpi.launcherLocalRank(env), env);
   Object.assign(env, pin.set);
   const world = await mpi.initMpi();
+  return trainOnWorld(flags, argv, out, env, world, pin.line);
+}
+
+/**
+ * The rank's run on `world` (exported for tests, which pass ranks of createInProcessGroup and an
+ * `abort` that does not end the test process). Returns the agreed exit status after disposing `world`.
+ */
+export async function trainOnWorld(
+  flags: TrainInvocation,
+  argv: string[],
+  out: Output,
+  env: NodeJS.ProcessEnv,
+  world: Communicator,
+  device: string | null,
+  abort: (world: Communicator, status: number, error: unknown) => number = abortJob,
+): Promise<number> {
   const rank0 = world.rank === 0;
   const prefix = rank0 ? 'natgrad: ' : `natgrad: rank ${world.rank}/${world.size}: `;
   const job: Job = {
@@ -194,7 +210,7 @@ async function trainRank(flags: TrainInvocation, argv: string[], out: Output, en
     size: world.size,
     phase: (what, step) => together(world, what, step),
     cores: coresPerRank(availableParallelism(), launcherLocalSize(env), world.size),
-    device: pin.line,
+    device,
   };
   let status: number;
   try {
@@ -206,7 +222,7 @@ async function trainRank(flags: TrainInvocation, argv: string[], out: Output, en
   } catch (err) {
     if (!isAgreed(err)) {
       report(err, out, rank0 && flags.json, prefix);
-      return abortJob(world, exitStatusOf(err), err);
+      return abort(world, exitStatusOf(err), err);
     }
     if (!(err instanceof PeerFailedError)) report(err, out, rank0 && flags.json, prefix);
     status = exitStatusOf(err);
