@@ -53,6 +53,11 @@ export default defineConfig({
   base: './',
   resolve: { conditions: ['natgrad-source', ...defaultClientConditions] },
   worker: { format: 'es' },
+  // The worker's backends are found only when it loads: listing them here pre-bundles them at
+  // start-up, so the dev server does not reload the page on the first training run.
+  optimizeDeps: {
+    include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-webgl', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'],
+  },
   plugins: [staticAssets()],
   server: { host: '127.0.0.1', port: 5173 },
   preview: { host: '127.0.0.1', port: 4173 },
