@@ -46,6 +46,8 @@ export const NODE_ONLY: Readonly<Record<string, string>> = {
   'packages/trainer/src/lifecycle.test.ts': 'a trainer with checkpoints in a temporary folder (node:fs, node:os)',
   'packages/trainer/src/gradients.test.ts': 'runs consumers of tfjs-core in child processes (node:child_process)',
   'packages/trainer/src/webgpu-parity.test.ts': "WebGPU in Node (Dawn, @natgrad/backends/node's selectBackend)",
+  'packages/trainer/src/distributed/distributed-components.test.ts':
+    'one of its tests saves and loads a distributed checkpoint in a temporary folder (node:fs, node:os)',
 };
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

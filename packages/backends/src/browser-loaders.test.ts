@@ -41,6 +41,25 @@ describe('browser loaders (main entry)', () => {
     expect((await browserLoaders.webgpu({ ...browserContext, webgpuBackendClass: NeverBackend })).reason).toBe('navigator.gpu.requestAdapter() failed: denied');
   });
 
+  it("webgpu without a backendClass (tfjs-backend-webgpu's own device): still asks for the adapter and skips a software one", async () => {
+    vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => null } });
+    expect((await browserLoaders.webgpu(browserContext)).reason).toMatch(/tfjs-backend-webgpu is not imported/);
+    tf.registerBackend('webgpu', () => {
+      throw new Error('not activated in this test');
+    });
+    try {
+      expect((await browserLoaders.webgpu(browserContext)).reason).toBe('no WebGPU adapter: navigator.gpu.requestAdapter() returned null');
+      const lavapipe = { info: { vendor: 'mesa', description: 'llvmpipe (LLVM 17.0.6, 256 bits)' }, features: new Set(), limits: {} };
+      vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => lavapipe } });
+      expect((await browserLoaders.webgpu(browserContext)).reason).toMatch(/software device .*skipped/);
+      const taken = await browserLoaders.webgpu({ ...browserContext, allowSoftwareAdapter: true });
+      expect(taken).toMatchObject({ available: true, tfBackend: 'webgpu' });
+      expect(taken.reason).toMatch(/"mesa llvmpipe.*" with tfjs-backend-webgpu's own device .*; a software device/);
+    } finally {
+      tf.removeBackend('webgpu');
+    }
+  });
+
   it('wasm is available once the app imported @tensorflow/tfjs-backend-wasm', async () => {
     await import('@tensorflow/tfjs-backend-wasm');
     expect(await browserLoaders.wasm(browserContext)).toEqual({

@@ -32,19 +32,14 @@ function navigatorGpu(): NavigatorGpu | undefined {
 const webgpuLoader: BackendLoader = async ({ allowSoftwareAdapter = false, webgpuBackendClass }) => {
   const gpu = navigatorGpu();
   if (gpu === undefined) return unavailable('navigator.gpu is absent (no WebGPU in this browser, or it is turned off)');
-  if (webgpuBackendClass === undefined) {
-    if (tf.findBackendFactory('webgpu') == null) {
-      return unavailable(
-        "@tensorflow/tfjs-backend-webgpu is not imported: import { WebGPUBackend } from it and pass selectBackend({ webgpu: { backendClass: WebGPUBackend } })",
-      );
-    }
-    // The app imported tfjs-backend-webgpu but gave natgrad no class: its own device is used.
-    return {
-      available: true,
-      tfBackend: 'webgpu',
-      reason: "tfjs-backend-webgpu's own device (WebGPU's default limits, device errors not reported; pass webgpu.backendClass for natgrad's device)",
-    };
+  const ownDevice = webgpuBackendClass === undefined;
+  if (ownDevice && tf.findBackendFactory('webgpu') == null) {
+    return unavailable(
+      "@tensorflow/tfjs-backend-webgpu is not imported: import { WebGPUBackend } from it and pass selectBackend({ webgpu: { backendClass: WebGPUBackend } })",
+    );
   }
+  // Asked for in both cases: tfjs-backend-webgpu's own factory fails on a null adapter with a
+  // TypeError, and a software adapter must be skipped whoever creates the device.
   let adapter: unknown;
   try {
     adapter = await gpu.requestAdapter();
@@ -55,6 +50,14 @@ const webgpuLoader: BackendLoader = async ({ allowSoftwareAdapter = false, webgp
   const identity = adapterIdentity(adapter);
   const { skip, note } = softwareVerdict(identity, allowSoftwareAdapter);
   if (skip !== undefined) return skip;
+  if (ownDevice) {
+    // The app imported tfjs-backend-webgpu but gave natgrad no class: its own device is used.
+    return {
+      available: true,
+      tfBackend: 'webgpu',
+      reason: `WebGPU adapter "${adapterLabel(identity)}" with tfjs-backend-webgpu's own device (WebGPU's default limits, device errors not reported; pass webgpu.backendClass for natgrad's device)${note}`,
+    };
+  }
   registerNatgradWebgpu(adapter as DeviceAdapter, webgpuBackendClass);
   return { available: true, tfBackend: 'webgpu', reason: `WebGPU adapter "${adapterLabel(identity)}" via navigator.gpu${note}` };
 };

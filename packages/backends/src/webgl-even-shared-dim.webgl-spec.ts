@@ -81,6 +81,18 @@ describe('webgl: matMul over an odd shared dimension', () => {
     });
   });
 
+  it('the gradients of a 1×1 conv2d over 3 channels (not wrapped: tfjs runs them with other shaders) match cpu', async () => {
+    // dy = r comes from exp too, so its padding channels are nonzero as well; all terms are positive.
+    const x = () => input([2, 5, 5, 3], 1) as tf.Tensor4D;
+    const w = () => input([1, 1, 3, 4], 2) as tf.Tensor4D;
+    const r = () => input([2, 5, 5, 4], 3);
+    const loss = (xs: tf.Tensor4D, ws: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(xs, ws, 1, 'same'), r()));
+    const dX = () => tf.grad((xs: tf.Tensor) => loss(xs as tf.Tensor4D, w()))(x());
+    const dW = () => tf.grad((ws: tf.Tensor) => loss(x(), ws as tf.Tensor4D))(w());
+    expect(await relDiff(dX)).toBeLessThan((2 * 4 * U) / (1 - 4 * U) + 4 * U);
+    expect(await relDiff(dW)).toBeLessThan((2 * 50 * U) / (1 - 50 * U) + 4 * U);
+  });
+
   it('an even shared dimension goes to the stock kernel untouched (no extra tensors)', async () => {
     const a = input([4, 4], 1);
     const b = input([4, 5], 2);

@@ -27,7 +27,10 @@ describe('WebGL in this browser', () => {
     expect(auto.available).toBe(software === undefined);
     expect(auto.reason).toContain(webglLabel(identity));
     if (software !== undefined) expect(auto.reason).toContain(`is a software device (${software}): skipped`);
-    console.info(`WebGL renderer: ${webglLabel(identity)} (${software ?? 'hardware'})`);
+    // The whole walk of 'auto', as a page that imported wasm (scripts/browser-tests/page-setup.ts) sees it.
+    const selection = await selectBackend();
+    expect(selection.attempts.find((a) => a.name === 'webgl')?.reason).toBe(auto.reason);
+    console.info(selection.attempts.map((a) => `${a.name}: ${a.reason}`).join('\n'));
   });
 
   it('by name: taken, with float32 textures (a value needing 21 significant bits survives a round trip)', async () => {
