@@ -1,7 +1,7 @@
 /**
  * One rank of the distributed step benchmark (scripts/bench/distributed-step.sh runs it as one
  * process and under `mpirun -np N`): the training step of the MLP 784-512-256-10 that the issue's
- * prototype timed (535,818 parameters), on one synthetic global batch (seeded N(0,1) pixels and
+ * prototype timed (535,818 parameters; --model cnn for natgrad train's default CNN), on one synthetic global batch (seeded N(0,1) pixels and
  * uniform labels, identical on every rank; each rank steps on its contiguous shard), built exactly
  * as `natgrad train` builds it (flags -> makeComposition), on wasm. Times every step on rank 0 after
  * warm-up steps (a distributed step ends with collectives, so rank 0's time is the job's), and the
@@ -21,8 +21,9 @@ import { makeComposition } from '../../apps/train/src/optimizer';
 const { values } = parseArgs({
   options: {
     optimizer: { type: 'string', default: 'fop' },
+    model: { type: 'string', default: 'mlp' },
     batch: { type: 'string', default: '4096' },
-    width: { type: 'string', default: '512' },
+    width: { type: 'string' },
     steps: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '3' },
     'factor-every': { type: 'string', default: '10' },
@@ -36,11 +37,12 @@ const size = world?.size ?? 1;
 const selection = await chooseBackend('wasm');
 tf.env().set('PROD', true);
 const config = parseTrainFlags([
-  ...['--model', 'mlp', '--width', String(values.width), '--optimizer', String(values.optimizer), '--batch', String(batch)],
+  ...['--model', String(values.model), ...(values.width === undefined ? (values.model === 'mlp' ? ['--width', '512'] : []) : ['--width', values.width])],
+  ...['--optimizer', String(values.optimizer), '--batch', String(batch)],
   ...['--backend', 'wasm', '--statistics-worker', 'off', '--lr-schedule', 'constant'],
   ...['--factor-every', String(values['factor-every']), '--inverse-every', String(values['inverse-every'])],
 ]).config;
-const model = buildModel('mlp', { inputShape: [28, 28, 1], numClasses: 10, seed: 1, width: config.width ?? undefined, outputActivation: 'softmax' });
+const model = buildModel(config.model, { inputShape: [28, 28, 1], numClasses: 10, seed: 1, width: config.width ?? undefined, outputActivation: 'softmax' });
 const trainer = new Trainer({
   model,
   loss: 'categoricalCrossentropy',
@@ -76,6 +78,7 @@ if (rank === 0) {
   process.stdout.write(
     `${JSON.stringify({
       optimizer: config.optimizer,
+      model: config.model,
       ranks: size,
       engine: world?.engine ?? 'one process',
       backend: selection.name,
