@@ -22,8 +22,18 @@ try {
 // no orphan keeps writing the run folder. Left alone: SIGUSR1 (Node's inspector), the job-control
 // signals (a launcher that caught SIGTSTP would not stop, and the shell would wait for it), SIGPIPE
 // and SIGWINCH (the terminal sends those to the child itself); SIGKILL and SIGSTOP cannot be caught.
+// Under an MPI launcher the training child, not this relay, calls MPI_Init, so it must reach the
+// launcher as this process would: the environment (Open MPI's and Slurm's PMIx find their server by
+// the variables in it) and, for MPICH's Hydra and Slurm's PMI-1/PMI-2, the socket inherited as file
+// descriptor PMI_FD, which is passed on at the same number (stdio 'inherit' shares only 0-2).
+const stdio = ['inherit', 'inherit', 'inherit'];
+const pmiFd = Number(process.env.PMI_FD);
+if (Number.isInteger(pmiFd) && pmiFd > 2) {
+  while (stdio.length < pmiFd) stdio.push('ignore');
+  stdio[pmiFd] = pmiFd;
+}
 const child = spawn(process.execPath, ['--conditions=natgrad-source', '--import', tsx, cli, ...process.argv.slice(2)], {
-  stdio: 'inherit',
+  stdio,
   env: { ...process.env, NATGRAD_LAUNCHER_PID: String(process.pid) },
 });
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGBREAK'];

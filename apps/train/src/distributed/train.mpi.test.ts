@@ -3,7 +3,7 @@
 // launcher (which runs the training in a child process: that child, not the launcher, calls
 // MPI_Init). A tiny FOP run on wasm: 128 embedded digits, batch 32, two epochs of 4 steps. Each job
 // is killed with its whole process group when it outlives its bound, so a hang fails the test
-// instead of the tier. NATGRAD_MPIRUN_OPENMPI overrides the launcher's name.
+// instead of the tier. NATGRAD_MPIRUN_OPENMPI / NATGRAD_MPIRUN_MPICH override the launchers' names.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const NATGRAD = join(ROOT, 'apps/train/bin/natgrad.mjs');
 const MPIRUN = process.env.NATGRAD_MPIRUN_OPENMPI ?? 'mpirun.openmpi';
+const MPICH = process.env.NATGRAD_MPIRUN_MPICH ?? 'mpirun.mpich';
 const TINY = ['--backend', 'wasm', '--train-size', '128', '--test-size', '64', '--batch', '32', '--seed', '3', '--lr-schedule', 'constant', '--statistics-worker', 'off'];
 
 const tmp = mkdtempSync(join(tmpdir(), 'natgrad-mpi-train-'));
@@ -266,6 +267,36 @@ describe('natgrad train under mpirun (Open MPI)', () => {
     expect(jobProcesses.length).toBeGreaterThanOrEqual(4);
     await new Promise((r) => setTimeout(r, 1000));
     expect(jobProcesses.filter(alive)).toEqual([]);
+  });
+
+  it("trains on MPICH's Hydra too: the launcher passes the PMI socket (PMI_FD) to the training child", async () => {
+    const runs = join(tmp, 'mpich');
+    const started = performance.now();
+    const job = await new Promise<Job>((resolve, reject) => {
+      const child = spawn(MPICH, [...mpirunArgs('mpich', 2), process.execPath, NATGRAD, 'train', ...TINY, '--epochs', '1', '--json', '--runs-dir', runs], {
+        cwd: ROOT,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      running.add(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (c) => (stdout += c));
+      child.stderr?.on('data', (c) => (stderr += c));
+      const timer = setTimeout(() => killGroup(child), 240_000);
+      child.on('error', (error) => reject(new Error(`cannot start ${MPICH} (install MPICH: scripts/mpi/prepare.sh): ${error.message}`)));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        running.delete(child);
+        resolve({ code, stdout, stderr, seconds: (performance.now() - started) / 1000, timedOut: false });
+      });
+    });
+    expect(job.code, `${job.stdout}\n${job.stderr}`).toBe(0);
+    // Only rank 0 printed: one line per event, and a single run folder.
+    const lines = job.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; communication?: string });
+    expect(lines.map((e) => e.event)).toEqual(['backend', 'statistics', 'start', 'epoch', 'end']);
+    expect(lines[2].communication).toMatch(/MPICH/);
+    expect(readdirSync(runs)).toHaveLength(1);
   });
 
   it('every rank leaves with status 2 when the ranks were started with different arguments', async () => {
