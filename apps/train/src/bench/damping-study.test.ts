@@ -44,8 +44,11 @@ describe('natgrad bench study: the damping axis', () => {
   it('expands the damping preset: KFAC/FOP x lr grid x damping, baselines once, sqrt lr scaling, interleaved', () => {
     const p = STUDY_PRESETS.damping;
     const cells = expandCells(p, () => 60000);
-    // Per batch and seed: 1 lr point x (sgd + adamw + 4 dampings x (kfac + fop)) = 10.
-    expect(cells).toHaveLength(2 * 2 * 10);
+    // Per batch, seed and lr point: sgd + adamw + 4 dampings x (kfac + fop) = 10; full batch runs
+    // both lr points, batch 8192 only the first (gridPoints).
+    expect(cells).toHaveLength(2 * 2 * 10 + 2 * 1 * 10);
+    expect(new Set(cells.filter((c) => c.batch === 8192).map((c) => c.gridIndex))).toEqual(new Set([0]));
+    expect(new Set(cells.filter((c) => c.batch === 60000).map((c) => c.gridIndex))).toEqual(new Set([0, 1]));
     expect(new Set(cells.map((c) => c.id)).size).toBe(cells.length);
     const fb = cells.filter((c) => c.batch === 60000 && c.seed === 1 && c.gridIndex === 0);
     expect(fb.map((c) => `${c.optimizer}${c.damping === null ? '' : `@${c.damping}`}`)).toEqual([
