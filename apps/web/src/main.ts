@@ -179,14 +179,21 @@ async function downloadModel(id: 'A' | 'B'): Promise<void> {
   }
 }
 
-// Redraw at most once per frame: steps arrive faster than the screen refreshes on GPU backends.
-let frame = 0;
+// Redraw at most every REDRAW_MS, in an animation frame: a redraw rebuilds 8 SVG charts (tens of
+// ms on a loaded CPU), and steps arrive every few ms on fast backends; once per frame kept the
+// page's thread busy most of the time (long tasks of 50-250 ms measured under load).
+const REDRAW_MS = 250;
+let scheduled = false;
+let lastDraw = 0;
 function redraw(): void {
-  if (frame === 0) frame = requestAnimationFrame(draw);
+  if (scheduled) return;
+  scheduled = true;
+  setTimeout(() => requestAnimationFrame(draw), Math.max(0, lastDraw + REDRAW_MS - performance.now()));
 }
 
 function draw(): void {
-  frame = 0;
+  scheduled = false;
+  lastDraw = performance.now();
   const records = runs.map((r) => r.record);
   const series = (pick: (r: RunRecord) => { x: number; y: number }[]) =>
     records.map((r) => ({ label: `${r.id} ${r.optimizer}`, color: RUN_COLORS[r.id as 'A' | 'B'] ?? '#444', points: pick(r) }));
