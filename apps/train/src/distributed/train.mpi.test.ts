@@ -187,7 +187,7 @@ describe('natgrad train under mpirun (Open MPI)', () => {
     const runs = join(tmp, 'two');
     const two = await natgrad(2, ['train', ...TINY, '--epochs', '2', '--json', '--runs-dir', runs], 240_000);
     expect(two.timedOut, two.stderr).toBe(false);
-    expect(two.code, `${two.stdout}\n${two.stderr}`).toBe(0);
+    expect(two.code, `${two.stderr}\n${two.stdout}`).toBe(0);
     // Rank 1 printed nothing at all; rank 0 printed the JSON events.
     expect(linesOf(two.stdout, 1)).toEqual([]);
     expect(linesOf(two.stderr, 1)).toEqual([]);
@@ -210,7 +210,7 @@ describe('natgrad train under mpirun (Open MPI)', () => {
     // 2 -> 1: an epoch on 2 ranks, the second in one process, equals two epochs in one process.
     const runs = join(tmp, 'resume');
     const first = await natgrad(2, ['train', ...TINY, '--epochs', '1', '--json', '--runs-dir', runs, '--name', 'two-one'], 240_000);
-    expect(first.code, `${first.stdout}\n${first.stderr}`).toBe(0);
+    expect(first.code, `${first.stderr}\n${first.stdout}`).toBe(0);
     const dir = runDirOf(first, 2);
     const second = await natgrad(null, ['train', '--resume', dir, '--epochs', '2', '--json'], 180_000);
     expect(second.code, second.stderr).toBe(0);
@@ -221,11 +221,11 @@ describe('natgrad train under mpirun (Open MPI)', () => {
 
     // 4 -> 2 -> 1: each resume starts from the checkpoint the previous job wrote.
     const four = await natgrad(4, ['train', ...TINY, '--epochs', '1', '--json', '--runs-dir', runs, '--name', 'four'], 300_000);
-    expect(four.code, `${four.stdout}\n${four.stderr}`).toBe(0);
+    expect(four.code, `${four.stderr}\n${four.stdout}`).toBe(0);
     const fourDir = runDirOf(four, 4);
     expect(JSON.parse(readFileSync(join(fourDir, 'config.json'), 'utf8')).environment).toMatchObject({ ranks: 4 });
     const onTwo = await natgrad(2, ['train', '--resume', fourDir, '--epochs', '2', '--json'], 240_000);
-    expect(onTwo.code, `${onTwo.stdout}\n${onTwo.stderr}`).toBe(0);
+    expect(onTwo.code, `${onTwo.stderr}\n${onTwo.stdout}`).toBe(0);
     expect(events(onTwo.stdout).find((e) => e.event === 'start')).toMatchObject({ resumedFromEpoch: 1, ranks: 2 });
     const onOne = await natgrad(null, ['train', '--resume', fourDir, '--epochs', '3', '--json'], 180_000);
     expect(onOne.code, onOne.stderr).toBe(0);
@@ -258,7 +258,7 @@ describe('natgrad train under mpirun (Open MPI)', () => {
       }, 200);
       child.on('close', () => clearInterval(poll));
     });
-    expect(killedAt, `${job.stdout}\n${job.stderr}`).toBeGreaterThan(0);
+    expect(killedAt, `${job.stderr}\n${job.stdout}`).toBeGreaterThan(0);
     expect(job.timedOut).toBe(false);
     expect(job.code).not.toBe(0);
     expect((performance.now() - killedAt) / 1000).toBeLessThan(60);
@@ -291,7 +291,7 @@ describe('natgrad train under mpirun (Open MPI)', () => {
         resolve({ code, stdout, stderr, seconds: (performance.now() - started) / 1000, timedOut: false });
       });
     });
-    expect(job.code, `${job.stdout}\n${job.stderr}`).toBe(0);
+    expect(job.code, `${job.stderr}\n${job.stdout}`).toBe(0);
     // Only rank 0 printed: one line per event, and a single run folder.
     const lines = job.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; communication?: string });
     expect(lines.map((e) => e.event)).toEqual(['backend', 'statistics', 'start', 'epoch', 'end']);
