@@ -11,29 +11,34 @@
  *     Fashion-MNIST IDX files (when /usr/share/datasets/fashion-mnist has them) train, and a FOP
  *     vs SGD run on the embedded digits keeps the page's thread responsive (no long task of 500 ms
  *     or more) and is screenshotted with its diagnostics
- *     (docs/images/web-fop.png, the README's picture) and its CSV and model downloads are checked.
+ *     (the README's picture when --screenshot names docs/images/web-fop.png) and its CSV and model downloads are checked.
  * Which backends must be offered: cpu, wasm and webgl always (webgl through SwiftShader where
  * there is no GPU); webgpu when the browser itself returns an adapter (navigator.gpu
  * .requestAdapter() in the page), since natgrad must then start it; a browser without an adapter
  * is not natgrad's failure, so then the check is that natgrad refuses it with a reason.
  * Writes {"passed": N, "failed": N, "checks": [...]} to the report path and prints the counts.
- * Usage: node scripts/web/e2e.mjs <report.json> [--no-build] [--steps N]
+ * Usage: node scripts/web/e2e.mjs <report.json> [--no-build] [--steps N] [--screenshot <png>]
+ *   --screenshot: where the FOP screenshot goes (default: .web-e2e/web-fop.png, ignored by git, so a CI
+ *   run leaves the checkout clean; pass docs/images/web-fop.png to refresh the README's picture).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from './serve.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
-const reportPath = args.find((a) => !a.startsWith('--') && !/^\d+$/.test(a));
+// Flags with a value (--steps N, --screenshot <png>) and the one positional argument, the report.
+const valueOf = (flag) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1] : undefined);
+const flagValues = new Set(['--steps', '--screenshot'].map((f) => args.indexOf(f) + 1).filter((i) => i > 0));
+const reportPath = args.find((a, i) => !a.startsWith('--') && !flagValues.has(i));
 if (reportPath === undefined) {
-  console.error('usage: node scripts/web/e2e.mjs <report.json> [--no-build] [--steps N]');
+  console.error('usage: node scripts/web/e2e.mjs <report.json> [--no-build] [--steps N] [--screenshot <png>]');
   process.exit(2);
 }
-const stepsFlag = args.indexOf('--steps');
-const STEPS = stepsFlag >= 0 ? Number(args[stepsFlag + 1]) : 8;
+const STEPS = Number(valueOf('--steps') ?? 8);
+const screenshotPath = resolve(valueOf('--screenshot') ?? join(root, '.web-e2e', 'web-fop.png'));
 const BATCH = 64;
 const HIDDEN = 32;
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -222,9 +227,9 @@ try {
   });
   const diagnosticCharts = await page.locator('#diagnostics svg path').count();
   check('the FOP diagnostics charts draw one line per layer', diagnosticCharts === 4 * 3, `${diagnosticCharts} paths`);
-  mkdirSync(join(root, 'docs/images'), { recursive: true });
-  await page.screenshot({ path: join(root, 'docs/images/web-fop.png'), fullPage: true });
-  check('screenshot docs/images/web-fop.png', existsSync(join(root, 'docs/images/web-fop.png')));
+  mkdirSync(dirname(screenshotPath), { recursive: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+  check(`screenshot ${relative(root, screenshotPath)}`, existsSync(screenshotPath));
 
   const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
   const csv = readFileSync(await csvDownload.path(), 'utf8').trim().split('\n');
