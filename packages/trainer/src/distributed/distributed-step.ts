@@ -39,11 +39,14 @@ export interface DistributedParts {
   klClip: number | null;
 }
 
-/** This rank's sampled-Fisher seed: sub-batch r's seed for the first k ranks (N = k matches one process), mixed for the others. */
+/**
+ * This rank's sampled-Fisher seed: sub-batch r's seed for the first k ranks (N = k matches one
+ * process), mixed for the others, reduced into the sampler's range [0, 2^31 - 2].
+ */
 export function rankSeed(seeds: readonly number[], rank: number): number {
   const k = seeds.length;
   if (rank < k) return seeds[rank];
-  return (Math.imul(seeds[rank % k] ^ 0x9e3779b9, rank + 1) + rank) >>> 0;
+  return ((Math.imul(seeds[rank % k] ^ 0x9e3779b9, rank + 1) + rank) >>> 0) % 2147483647;
 }
 
 export async function computeDistributedStep(p: DistributedParts, t: StepTensors, timer: PhaseTimer, s: StepInputs, localBatch: number): Promise<StepOutcome> {
