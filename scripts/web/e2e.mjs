@@ -30,18 +30,18 @@ import { serve } from './serve.mjs';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 // Flags with a value (--steps N, --screenshot <png>) and the one positional argument, the report.
-const valueOf = (flag) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1] : undefined);
+const flagValue = (flag) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1] : undefined);
 const flagValues = new Set(['--steps', '--screenshot'].map((f) => args.indexOf(f) + 1).filter((i) => i > 0));
 const reportPath = args.find((a, i) => !a.startsWith('--') && !flagValues.has(i));
 if (reportPath === undefined) {
   console.error('usage: node scripts/web/e2e.mjs <report.json> [--no-build] [--steps N] [--screenshot <png>]');
   process.exit(2);
 }
-const STEPS = Number(valueOf('--steps') ?? 8);
-const screenshotPath = resolve(valueOf('--screenshot') ?? join(root, '.web-e2e', 'web-fop.png'));
+const STEPS = Number(flagValue('--steps') ?? 8);
+const screenshotPath = resolve(flagValue('--screenshot') ?? join(root, '.web-e2e', 'web-fop.png'));
 const BATCH = 64;
 const HIDDEN = 32;
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const fashionDir = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 const started = Date.now();
 const checks = [];
@@ -72,7 +72,7 @@ if (!existsSync(join(dist, 'index.html'))) {
   process.exit(1);
 }
 if (!existsSync(executablePath)) {
-  check(`chromium at ${executablePath}`, false, 'install it (apt-get install chromium) or set CHROMIUM');
+  check(`chromium at ${executablePath}`, false, 'install it (apt-get install chromium) or set CHROMIUM_PATH');
   process.exit(writeReport() > 0 ? 1 : 0);
 }
 

@@ -5,4 +5,6 @@
 export { initMpi, mpiThreadScript } from './init-mpi';
 export type { InitMpiOptions } from './init-mpi';
 export { launchedByMpi, launcherLocalRank, mpirunArgs } from './launcher';
-export type { MpirunArgsOptions } from './launcher';
+export type { LauncherEnvironment, MpirunArgsOptions } from './launcher';
+// The @natgrad/core types this API returns, so a consumer can name them from here.
+export type { Communicator, ReduceOp } from '@natgrad/core';

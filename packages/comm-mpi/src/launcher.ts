@@ -11,7 +11,8 @@
  */
 import { NatgradError, describeValue } from '@natgrad/core';
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** A process environment (process.env, or a copy), as the launcher helpers read it. */
+export type LauncherEnvironment = Readonly<Record<string, string | undefined>>;
 
 /** Variables whose presence means this process is one rank of a launched MPI job. */
 const LAUNCH_VARIABLES = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMI_RANK', 'PMIX_RANK', 'MPI_LOCALRANKID', 'SLURM_STEP_NUM_TASKS'] as const;
@@ -20,7 +21,7 @@ const LAUNCH_VARIABLES = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMI_RANK', 'PMIX_
 const LOCAL_RANK_VARIABLES = ['OMPI_COMM_WORLD_LOCAL_RANK', 'MPI_LOCALRANKID', 'PALS_LOCAL_RANKID', 'SLURM_LOCALID'] as const;
 
 /** True when this process was started by mpirun/mpiexec (Open MPI, MPICH, Intel MPI) or srun. */
-export function launchedByMpi(env: Env = process.env): boolean {
+export function launchedByMpi(env: LauncherEnvironment = process.env): boolean {
   return LAUNCH_VARIABLES.some((name) => env[name] !== undefined && env[name] !== '');
 }
 
@@ -29,7 +30,7 @@ export function launchedByMpi(env: Env = process.env): boolean {
  * MPI_LOCALRANKID, PALS_LOCAL_RANKID or SLURM_LOCALID), or null outside a launcher. Rank r on a
  * machine with G GPUs uses GPU r % G.
  */
-export function launcherLocalRank(env: Env = process.env): number | null {
+export function launcherLocalRank(env: LauncherEnvironment = process.env): number | null {
   for (const name of LOCAL_RANK_VARIABLES) {
     const value = env[name];
     if (value === undefined || value === '') continue;
@@ -47,7 +48,7 @@ export function launcherLocalRank(env: Env = process.env): number | null {
 }
 
 /** The MPI implementation whose launcher started this process, when the environment says so. */
-export function launcherFlavor(env: Env = process.env): 'openmpi' | 'mpich' | null {
+export function launcherFlavor(env: LauncherEnvironment = process.env): 'openmpi' | 'mpich' | null {
   // OMPI_ALLOW_RUN_AS_ROOT and the like are user settings, not launcher output: only the variables
   // mpirun sets for its ranks count.
   if (env.OMPI_COMM_WORLD_SIZE !== undefined) return 'openmpi';

@@ -18,6 +18,7 @@ export type {
   CurvatureRequirements,
   FisherType,
   JsonValue,
+  LayerCapture,
   LayerInfo,
   MemoryReport,
   ParamMap,

@@ -39,6 +39,7 @@ export * from './losses/index';
 export type { Dataset as DatasetLike, LazyIterator } from './tf-data';
 // The @natgrad/core types this API takes and returns, so a consumer can name them from here.
 export type {
+  Communicator,
   CurvatureEstimator,
   DampingSchedule,
   FisherType,
@@ -49,6 +50,7 @@ export type {
   ParamMap,
   ProjectionDiagnostics,
   ProjectionStrategy,
+  ReduceOp,
   Schedule,
   ScheduleFn,
   SkippedLayer,

@@ -22,6 +22,7 @@ export type {
   CurvatureRequirements,
   FisherType,
   JsonValue,
+  LayerCapture,
   LayerInfo,
   MemoryReport,
   ParamMap,
