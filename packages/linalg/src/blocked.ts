@@ -9,7 +9,8 @@
  *   M⁻¹ = [M11⁻¹ + Wᵀ S⁻¹ W,  −Wᵀ S⁻¹;  −S⁻¹ W,  S⁻¹].
  * M SPD ⇔ M11 and S SPD, so the host Cholesky of every leaf is also the exact SPD test. Cost ≈ (4/3) n³
  * flops of matMul. Cholesky: right-looking blocked (G&VL Alg. 4.2.3) with host panels.
- * Transposes are explicit: matMul with transpose flags is ~15x slower on wasm.
+ * Transposes are explicit: matMul with transpose flags is ~15x slower on wasm. The recursion has no
+ * error test of its own; inverse.ts checks each result (residual-check.ts) and falls back to the host.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { hostCholesky, hostInverseFromCholesky, hostLowerInverseTransposed } from './host';

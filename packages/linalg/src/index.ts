@@ -4,7 +4,7 @@
  * or through native TensorFlow ops, with an 'auto' policy that picks by backend and size.
  */
 export { dampedInverse, dampedInverseDetailed, dampedInverses } from './inverse';
-export type { BatchInverseOptions, InverseFallback, InverseOptions, InverseResult } from './inverse';
+export type { BatchInverseOptions, BlockedResidualCheck, InverseFallback, InverseOptions, InverseResult } from './inverse';
 export { FLOAT32_EPSILON, roundoffTolerance } from './roundoff-psd';
 export { cholesky, choleskySolve } from './cholesky';
 export type { MethodOptions } from './cholesky';
@@ -12,6 +12,7 @@ export { eigh } from './eigh';
 export type { EighResult } from './eigh';
 export {
   BLOCKED_LEAF_N,
+  BLOCKED_MAX_RESIDUAL,
   FLOAT32_ACCUMULATION_GUARANTEE,
   FLOAT32_GUARANTEE,
   GPU_HOST_MAX_N,
@@ -19,6 +20,7 @@ export {
   SUPPORTED_METHODS,
   accumulatesInFloat32,
   accumulationErrorBound,
+  blockedResidualThreshold,
   chooseMethod,
 } from './policy';
 export type { ChooseOptions, ConcreteMethod, LinalgMethod, LinalgOperation, MethodChoice } from './policy';
@@ -34,6 +36,8 @@ export {
 } from './host';
 export type { HostEighResult } from './host';
 export { hostInverseResidual, inverseResidual } from './residual';
+export { RESIDUAL_PROBES, checkInverse } from './residual-check';
+export type { ResidualCheck } from './residual-check';
 export { detectNativeBackend } from './native';
 export type { NativeOpAttr, NativeOpBackend } from './native';
 export { newtonSchulzInverse } from './newton-schulz';

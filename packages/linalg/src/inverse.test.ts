@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 import {
+  BLOCKED_MAX_RESIDUAL,
   FLOAT32_ACCUMULATION_GUARANTEE,
   FLOAT32_GUARANTEE,
   accumulatesInFloat32,
@@ -124,6 +125,54 @@ describe('blocked recursion shapes', () => {
       const y = await noLeak(() => dampedInverse(b, d, { method: 'blocked' }));
       expect(await inverseResidual(b, d, y)).toBeLessThanOrEqual(FLOAT32_GUARANTEE.blocked.factor * 1e3 * U);
       tf.dispose([b, y]);
+    });
+  });
+});
+
+describe('blocked accuracy check (deeper recursions, high κ)', () => {
+  // Before the check, n = 128 at blockSize 16 and κ = 1e5 (KFAC-like) returned r = 2.0 on wasm (bound
+  // ≈ 0.95; X = 0 has r = 1) and r = 0.13 … 0.19 on cpu at every block size, with no error.
+  it.each(['cpu', 'wasm'])('every result meets min(documented bound, BLOCKED_MAX_RESIDUAL) on %s (n = 128, blockSize 8 … 64, κ 1e3 … 1e5)', async (backend) => {
+    await withBackend(backend, async () => {
+      const n = 128;
+      const bounds = float32Bounds('blocked', n);
+      const violations: string[] = [];
+      const fellBack: string[] = [];
+      const checks: { label: string; kappa: number; residual: number; result: Awaited<ReturnType<typeof dampedInverseDetailed>> }[] = [];
+      for (const blockSize of [8, 16, 32, 64]) {
+        for (const c of cases(n, [1e3, 1e4, 1e5])) {
+          const label = `${backend} blockSize ${blockSize} ${c.label}`;
+          const a = tensor(c.a, n);
+          const result = await noLeak(() => dampedInverseDetailed(a, c.damping, { method: 'blocked', blockSize }));
+          const residual = await inverseResidual(a, c.damping, result.inverse);
+          const bound = Math.min(bounds.residual(c.kappa), BLOCKED_MAX_RESIDUAL);
+          if (!(residual <= bound)) violations.push(`${label}: r = ${residual.toExponential(2)} > ${bound.toExponential(2)}`);
+          checks.push({ label, kappa: c.kappa, residual, result });
+          result.inverse.dispose();
+          a.dispose();
+        }
+      }
+      // No silently wrong inverse: every returned result meets the bound (an error would have failed noLeak's await).
+      expect(violations).toEqual([]);
+      for (const { label, kappa, residual, result } of checks) {
+        const check = result.residualCheck;
+        expect(check, label).toBeDefined();
+        if (check === undefined) continue;
+        // The check's κ is a lower bound, and its estimate tracks the true residual of an accepted result.
+        expect(check.conditionLowerBound, label).toBeLessThanOrEqual(kappa * (1 + 1e-6));
+        expect(result.method, label).toBe(check.fellBack ? 'host' : 'blocked');
+        if (check.fellBack) {
+          fellBack.push(label);
+          expect(check.residualEstimate, label).toBeGreaterThan(check.threshold);
+          expect(result.reason, label).toMatch(/failed its accuracy check/);
+        } else {
+          expect(check.residualEstimate, label).toBeLessThanOrEqual(check.threshold);
+          expect(residual, label).toBeLessThanOrEqual(2 * check.threshold);
+        }
+      }
+      // The check is not a blanket fallback: nothing at κ ≤ 1e4 was sent to the host, and the KFAC-like κ = 1e5 case was.
+      expect(fellBack.filter((l) => !l.includes('κ=100000'))).toEqual([]);
+      expect(fellBack).toContain(`${backend} blockSize 16 KFAC-like κ=100000`);
     });
   });
 });

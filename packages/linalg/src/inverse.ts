@@ -6,11 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NatgradError, describeValue } from '@natgrad/core';
 import { blockedSpdInverseHost } from './blocked';
-import { assertFiniteHost, hostSpdInverse, hostSymmetrize } from './host';
+import { assertFiniteHost, hostCholesky, hostInverseFromCholesky, hostSpdInverse, hostSymmetrize } from './host';
 import { detectNativeBackend, nativeSpdInverse, requireNativeBackend } from './native';
 import { newtonSchulzInverse } from './newton-schulz';
 import { clippedEigenInverse } from './roundoff-psd';
-import { type ConcreteMethod, type LinalgMethod, type LinalgOperation, SUPPORTED_METHODS, chooseMethod } from './policy';
+import { type ConcreteMethod, type LinalgMethod, type LinalgOperation, SUPPORTED_METHODS, blockedResidualThreshold, chooseMethod } from './policy';
+import { checkInverse } from './residual-check';
 import { assertFiniteDevice, checkDamping, checkPositiveInteger, checkPositiveNumber, fromHost, readHost, squareSize } from './validate';
 
 export interface InverseOptions {
@@ -41,6 +42,19 @@ export interface InverseResult {
   iterations?: number;
   residual?: number;
   warmStarted?: boolean;
+  /** Blocked only: its a-posteriori accuracy check, and whether it sent the inverse to the host. */
+  residualCheck?: BlockedResidualCheck;
+}
+
+export interface BlockedResidualCheck {
+  /** Estimated ‖(A+λI)X − I‖_F/√n of the blocked result (float64, Gaussian probes). */
+  residualEstimate: number;
+  /** A lower bound on κ₂(A+λI). */
+  conditionLowerBound: number;
+  /** What the estimate had to meet (blockedResidualThreshold). */
+  threshold: number;
+  /** True when it did not, and the returned inverse is the float64 host one (`method: 'host'`). */
+  fellBack: boolean;
 }
 
 export interface InverseFallback {
@@ -148,8 +162,20 @@ async function dispatch(
     const data = (await a.data()) as Float32Array;
     assertFiniteHost(data, what);
     // Entries formed in float64 and rounded to float32 once, as the blocked recursion works in float32.
-    const m = Float32Array.from(hostSymmetrize(data, n, damping));
-    return { inverse: tf.tensor2d(await blockedSpdInverseHost(m, n, options.blockSize), [n, n]), method, reason };
+    const m64 = hostSymmetrize(data, n, damping);
+    const x = await blockedSpdInverseHost(Float32Array.from(m64), n, options.blockSize);
+    // The recursion has no error test of its own and its error grows with depth and κ (r = 2.0
+    // measured on wasm, κ = 1e5, blockSize 16): check the result, and if it misses the documented
+    // bound, return the float64 host inverse instead of a silently wrong one.
+    const { residualEstimate, conditionLowerBound } = checkInverse(m64, x, n);
+    const threshold = blockedResidualThreshold(n, conditionLowerBound, tf.getBackend());
+    if (residualEstimate <= threshold) {
+      const residualCheck = { residualEstimate, conditionLowerBound, threshold, fellBack: false };
+      return { inverse: tf.tensor2d(x, [n, n]), method, reason, residualCheck };
+    }
+    const residualCheck = { residualEstimate, conditionLowerBound, threshold, fellBack: true };
+    const why = `${reason}; blocked result failed its accuracy check (estimated r = ${residualEstimate.toExponential(2)} > ${threshold.toExponential(2)} at κ ≥ ${conditionLowerBound.toExponential(2)}), recomputed on the host in float64`;
+    return { inverse: fromHost(hostInverseFromCholesky(hostCholesky(m64, n), n), [n, n]), method: 'host', reason: why, residualCheck };
   }
   const native = method === 'native' ? requireNativeBackend(what) : null;
   const m = symmetrizeDamped(a, damping);

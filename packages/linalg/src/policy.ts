@@ -80,7 +80,8 @@ export function chooseMethod(n: number, backendName: string, options: ChooseOpti
  * ≤ factor·κ·u for κ(A+λI) ≤ maxKappa, asserted in inverse.test.ts for n ≤ 128 (random SPD and
  * KFAC-like factors). Since factor·κ·u < 1e-4 needs κ ≤ 1e3 for factor ≤ 1.6, the tests also assert
  * < 1e-4 up to κ = 1e3. Beyond maxKappa a float32 method either still meets the bound or throws
- * CONVERGENCE_FAILED / NOT_POSITIVE_DEFINITE. The host method (float64, rounded once) is ≤ κ·u always.
+ * CONVERGENCE_FAILED / NOT_POSITIVE_DEFINITE; blocked results are also checked a posteriori at every κ
+ * (blockedResidualThreshold). The host method (float64, rounded once) is ≤ κ·u always.
  */
 export const FLOAT32_GUARANTEE = {
   blocked: { factor: 32, maxKappa: 1e5 },
@@ -115,9 +116,30 @@ export function accumulationErrorBound(n: number): number {
  * shorter here because symmetrising each iterate turns a residual error E into M·Eᵀ·X, up to κ·‖E‖
  * (measured 149·κu at n = 2, κ = 1e4 on wasm and webgpu). Beyond maxKappa Newton–Schulz may return a poor
  * inverse, but its reported `residual` is then within γ_{n+1}·κ + u of the true one (it is computed with
- * the same float32 products), so a caller can tell; blocked either meets the bound or throws.
+ * the same float32 products), so a caller can tell; blocked returns a result only if its estimated
+ * residual meets min(bound, BLOCKED_MAX_RESIDUAL) (blockedResidualThreshold), else the host inverse.
  */
 export const FLOAT32_ACCUMULATION_GUARANTEE = {
   blocked: { factor: 32, maxKappa: 1e5 },
   'newton-schulz': { factor: 32, maxKappa: 1e3 },
 } as const;
+
+/**
+ * The largest residual r = ‖(A+λI)X − I‖_F/√n the blocked method returns, whatever κ: X = 0 already
+ * has r = 1, so a result near the κ-scaled bound at κ ≳ 1e5 (≈ 1 where matMul sums in float32) would
+ * be an inverse in name only. Above it the float64 host inverse is returned instead (inverse.ts).
+ */
+export const BLOCKED_MAX_RESIDUAL = 0.1;
+
+/**
+ * The threshold the blocked inverse's estimated residual must meet (residual-check.ts), for a lower
+ * bound κ̂ ≤ κ₂(A+λI): half of min(factor·κ̂·u (+ γ_n·κ̂ on float32-summing backends), BLOCKED_MAX_RESIDUAL).
+ * κ̂ ≤ κ makes it no looser than the documented bound; the factor ½ covers the estimate's sampling
+ * error (8 Gaussian probes: P(estimate < r/2) ≤ P(χ²₈ < 2) ≈ 2% even when one direction carries R).
+ */
+export function blockedResidualThreshold(n: number, conditionLowerBound: number, backendName: string): number {
+  const f32 = accumulatesInFloat32(backendName);
+  const guarantee = (f32 ? FLOAT32_ACCUMULATION_GUARANTEE : FLOAT32_GUARANTEE).blocked;
+  const bound = guarantee.factor * conditionLowerBound * 2 ** -24 + (f32 ? accumulationErrorBound(n) * conditionLowerBound : 0);
+  return 0.5 * Math.min(bound, BLOCKED_MAX_RESIDUAL);
+}

@@ -339,7 +339,10 @@ describe('kfac', () => {
     p.dispose();
     const results: Record<string, number[][]> = {};
     for (const backend of backends) {
-      await tf.setBackend(backend);
+      // setBackend answers false (it does not throw) when a backend fails to start: without this the
+      // comparison would silently run on the previous backend and compare it with itself.
+      expect(await tf.setBackend(backend), `the '${backend}' backend failed to start`).toBe(true);
+      expect(tf.getBackend()).toBe(backend);
       const tag = `${backend}-${geometry.strides[0]}`;
       const kernel = tf.variable(tf.tensor(data.kernel), false, `${tag}-k`);
       const bias = tf.variable(tf.tensor(data.bias), false, `${tag}-b`);
@@ -370,7 +373,7 @@ describe('kfac', () => {
       results[backend] = out;
       tf.dispose([kernel, bias, input, outputGrad]);
     }
-    await tf.setBackend(original);
+    expect(await tf.setBackend(original), `the '${original}' backend failed to restart`).toBe(true);
     // float32 backends against cpu: the same 1e-4 as wasm has always met (pi and eigen inverses at
     // damping 0.01 of 19x19 and 3x3 factors, and the diagonal statistic).
     for (const backend of backends.filter((b) => b !== 'cpu')) {
