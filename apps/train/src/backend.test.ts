@@ -26,6 +26,7 @@ describe('backend selection for the CLI', () => {
     expect(lines.slice(1)).toEqual([
       '  skipped tensorflow-gpu: @tensorflow/tfjs-node-gpu is not installed',
       '  skipped webgpu: webgpu is not installed',
+      '  skipped webgl: WebGL runs in browsers only (Node has no WebGL context; here use webgpu, tensorflow or wasm)',
       '  skipped tensorflow: @tensorflow/tfjs-node is not installed',
       '  skipped wasm: @tensorflow/tfjs-backend-wasm is not installed',
     ]);
