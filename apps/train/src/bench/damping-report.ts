@@ -65,7 +65,13 @@ export function dampingMarkdown(rows: StudyRow[], optimizers: string[]): string 
       ...batches.flatMap((b) =>
         curvature.map((o) => `| ${o}, ${b} | ${dampings.map((d) => pivotCell(mine.find((r) => r.batch === b && r.optimizer === o && r.damping === d))).join(' | ')} |`),
       ),
-      ...batches.flatMap((b) => baselines.map((o) => `| ${o}, ${b} (no damping) | ${pivotCell(mine.find((r) => r.batch === b && r.optimizer === o))} |${dampings.slice(1).map(() => ' |').join('')}`)),
+      // A baseline has no damping: its one result repeated in every column, as the plot's flat line.
+      ...batches.flatMap((b) =>
+        baselines.map((o) => {
+          const cell = pivotCell(mine.find((r) => r.batch === b && r.optimizer === o));
+          return `| ${o}, ${b} (no damping) | ${dampings.map(() => cell).join(' | ')} |`;
+        }),
+      ),
     ];
     const detail = [
       '',
@@ -130,7 +136,8 @@ export async function renderDampingPlot(rows: StudyRow[], model: string, title: 
     transform: [{ filter: `datum['${y}'] !== null` }],
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: DAMPING, type: 'quantitative', scale: { type: 'log' }, axis: { values: dampings, format: '~e' } },
+      // The whole damping range on both panels, also where no method reached the target.
+      x: { field: DAMPING, type: 'quantitative', scale: { type: 'log', domain: [dampings[0], dampings[dampings.length - 1]] }, axis: { values: dampings, format: '~e' } },
       y: { field: y, type: 'quantitative', scale: { zero } },
       // Shapes as well as colours: KFAC and FOP often land on the same point.
       color: { field: 'series', type: 'nominal', legend: { labelLimit: 320 } },

@@ -363,7 +363,7 @@ export async function runStudy(opts: StudyOptions, log: Output): Promise<StudyRe
   if (damped) {
     for (const model of [...new Set(preset.models.map((m) => m.model))]) {
       const target = preset.models.find((m) => m.model === model)!.target;
-      const svg = await renderDampingPlot(rows, model, `${preset.dataset} ${model}: steps to ${pct(target)} and best test accuracy against damping (tuned lr, median of seeds)`);
+      const svg = await renderDampingPlot(rows, model, `${preset.dataset} ${model}: steps to ${pct(target)} and best test accuracy against damping (chosen lr, median of seeds)`);
       const file = join(outDir, `${model}-damping.svg`);
       writeFileSync(file, svg);
       plots.push(file);
