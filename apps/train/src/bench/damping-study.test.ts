@@ -116,6 +116,22 @@ describe('natgrad bench study: the damping axis', () => {
     expect(meanCoefficients({})).toBeNull();
   });
 
+  it('records a diverged run (natgrad train exit 3) as a result instead of stopping the study', async () => {
+    const data = await loadDataset('mnist');
+    // An lr of 1e30 makes the weights, then the loss, non-finite: every step of the epoch is skipped.
+    const preset: StudyPreset = { ...MICRO_DAMPING, name: 'micro-diverge', optimizers: ['sgd'], seeds: [1], baseLr: { sgd: 1e30 }, grid: { sgd: [{ lrScale: 1 }] }, dampings: undefined, tuneOnFirstSeed: false };
+    preset.models = [{ ...MICRO_DAMPING.models[0], epochs: 3 }];
+    const log = memoryOutput();
+    const result = await runStudy({ preset, outDir: join(tmp, 'diverge'), backend: 'wasm', dataDir: null, trainCount: data.train.count }, log);
+    expect(result.cells).toHaveLength(1);
+    const [c] = result.cells;
+    expect(c.error).toBeNull();
+    expect(c.diverged).toBe(true);
+    expect(c.skippedSteps).toBeGreaterThan(0);
+    expect(c.stepsToTarget).toBeNull();
+    expect(log.err.join('')).toContain('diverged, target not reached');
+  }, 60_000);
+
   it('runs a micro damping study: seed 2 only at the tuned lr, FOP coefficients recorded, table, plot, resume', async () => {
     const data = await loadDataset('mnist');
     const dir = join(tmp, 'study');
