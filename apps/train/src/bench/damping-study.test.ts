@@ -45,8 +45,12 @@ describe('natgrad bench study: the damping axis', () => {
     const p = STUDY_PRESETS.damping;
     const cells = expandCells(p, () => 60000);
     // Per batch, seed and lr point: sgd + adamw + 4 dampings x (kfac + fop) = 10; full batch runs
-    // both lr points, batch 8192 only the first (gridPoints).
-    expect(cells).toHaveLength(2 * 2 * 10 + 2 * 1 * 10);
+    // both lr points, batch 8192 only the first (gridPoints); the CNN (batch 8192, first point) has
+    // its own two dampings: sgd + adamw + 2 x (kfac + fop) = 6.
+    expect(cells).toHaveLength(2 * 2 * 10 + 2 * 1 * 10 + 2 * 1 * 6);
+    const cnn = cells.filter((c) => c.model.model === 'cnn');
+    expect(new Set(cnn.map((c) => c.damping))).toEqual(new Set([null, 1e-3, 1e-2]));
+    expect(cnn.map((c) => c.batch)).toEqual(cnn.map(() => 8192));
     expect(new Set(cells.filter((c) => c.batch === 8192).map((c) => c.gridIndex))).toEqual(new Set([0]));
     expect(new Set(cells.filter((c) => c.batch === 60000).map((c) => c.gridIndex))).toEqual(new Set([0, 1]));
     expect(new Set(cells.map((c) => c.id)).size).toBe(cells.length);
