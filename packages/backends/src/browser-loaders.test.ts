@@ -42,12 +42,17 @@ describe('browser loaders (main entry)', () => {
   });
 
   it("webgpu without a backendClass (tfjs-backend-webgpu's own device): still asks for the adapter and skips a software one", async () => {
+    // On the webgpu tier the test setup registered tfjs-backend-webgpu and runs on it: hide its
+    // factory for this test and put it back afterwards, leaving the running backend instance alone.
+    const factories = (tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory;
+    const registered = factories.webgpu;
+    delete factories.webgpu;
     vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => null } });
-    expect((await browserLoaders.webgpu(browserContext)).reason).toMatch(/tfjs-backend-webgpu is not imported/);
-    tf.registerBackend('webgpu', () => {
-      throw new Error('not activated in this test');
-    });
     try {
+      expect((await browserLoaders.webgpu(browserContext)).reason).toMatch(/tfjs-backend-webgpu is not imported/);
+      tf.registerBackend('webgpu', () => {
+        throw new Error('not activated in this test');
+      });
       expect((await browserLoaders.webgpu(browserContext)).reason).toBe('no WebGPU adapter: navigator.gpu.requestAdapter() returned null');
       const lavapipe = { info: { vendor: 'mesa', description: 'llvmpipe (LLVM 17.0.6, 256 bits)' }, features: new Set(), limits: {} };
       vi.stubGlobal('navigator', { gpu: { requestAdapter: async () => lavapipe } });
@@ -56,7 +61,8 @@ describe('browser loaders (main entry)', () => {
       expect(taken).toMatchObject({ available: true, tfBackend: 'webgpu' });
       expect(taken.reason).toMatch(/"mesa llvmpipe.*" with tfjs-backend-webgpu's own device .*; a software device/);
     } finally {
-      tf.removeBackend('webgpu');
+      if (registered === undefined) tf.removeBackend('webgpu');
+      else factories.webgpu = registered;
     }
   });
 
