@@ -46,6 +46,7 @@ export interface InverseResult {
   residualCheck?: BlockedResidualCheck;
 }
 
+/** The accuracy check of a blocked inverse (InverseResult.residualCheck): what was estimated, the bar, and whether the host inverse replaced it. */
 export interface BlockedResidualCheck {
   /** Estimated ‖(A+λI)X − I‖_F/√n of the blocked result (float64, Gaussian probes). */
   residualEstimate: number;

@@ -32,6 +32,7 @@ export const RESIDUAL_PROBES = 8;
 /** Power steps per norm bound: lower bounds only, so few steps make the check stricter, never looser. */
 const POWER_STEPS = 4;
 
+/** checkInverse's result: a residual estimate of an approximate inverse and a lower bound on the condition number. */
 export interface ResidualCheck {
   /** Estimated ‖MX − I‖_F/√n (float64, RESIDUAL_PROBES Gaussian probes). */
   residualEstimate: number;
